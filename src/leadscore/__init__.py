@@ -1,0 +1,1 @@
+"""leadscore: open-source lead scoring with readable models and explained points."""
