@@ -10,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, model_validator
 class Strict(BaseModel):
     """A frozen pydantic model that rejects unknown keys, naming the ones it knows."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # `.inf` and `.nan` are valid YAML floats, but no point value or number of days can be one.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod

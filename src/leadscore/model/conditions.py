@@ -31,8 +31,69 @@ OPERATORS: tuple[str, ...] = (
 NUMERIC_OPERATORS = frozenset({"gt", "gte", "lt", "lte", "between"})
 TEXT_OPERATORS = frozenset({"contains", "regex"})
 
-# RE2 (DuckDB, most warehouses) lacks these; reject them so the model means the same everywhere.
-_UNPORTABLE_REGEX = re.compile(r"\(\?[=!<]|\(\?P=|\\[1-9]")
+_BRACE_QUANTIFIER = re.compile(r"\{\d*(?:,\d*)?\}")
+_RE2_FLAGS = frozenset("imsU")
+
+
+def unportable_regex(pattern: str) -> str | None:
+    """What a (compiling) pattern uses that RE2 lacks, or None when RE2 reads it alike."""
+    # RE2 (DuckDB, most warehouses) lacks these; reject them so the model means the same
+    # everywhere. A small scan rather than a regex, to skip escapes and character classes.
+    i, n = 0, len(pattern)
+    quantified = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            octal = re.fullmatch(r"[0-7]{3}", pattern[i + 1 : i + 4]) is not None
+            if nxt.isdigit() and nxt != "0" and not octal:
+                return "a back-reference"
+            if nxt == "Z":
+                return "\\Z (write $ instead)"
+            i, quantified = i + 2, False
+            continue
+        if c == "[":
+            j = i + 1
+            if pattern[j : j + 1] == "^":
+                j += 1
+            if pattern[j : j + 1] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i, quantified = j + 1, False
+            continue
+        if c == "(" and pattern[i + 1 : i + 2] == "?":
+            ext = pattern[i + 2 : i + 4]
+            if ext[:1] in ("=", "!") or ext in ("<=", "<!"):
+                return "look-around"
+            if ext == "P=":
+                return "a back-reference"
+            if ext[:1] == ">":
+                return "an atomic group"
+            if ext[:1] == "(":
+                return "a conditional group"
+            if ext[:1] == "#":
+                return "a comment group"
+            flags = re.match(r"[a-zA-Z]*", pattern[i + 2 :])
+            letters = set(flags.group(0)) if flags else set()
+            if ext[:1] != "P" and letters - _RE2_FLAGS:
+                return f"the inline flag(s) {''.join(sorted(letters - _RE2_FLAGS))}"
+            i, quantified = i + 2, False
+            continue
+        if quantified and c == "+":
+            return "a possessive quantifier"
+        if quantified and c == "?":
+            i, quantified = i + 1, False
+            continue
+        if c in "*+?":
+            i, quantified = i + 1, True
+            continue
+        brace = _BRACE_QUANTIFIER.match(pattern, i) if c == "{" else None
+        if brace is not None:
+            i, quantified = brace.end(), True
+            continue
+        i, quantified = i + 1, False
+    return None
 
 
 class Leaf(Strict):
@@ -67,10 +128,10 @@ class Leaf(Strict):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"regular expression {value!r} does not compile: {exc}") from None
-        if _UNPORTABLE_REGEX.search(value):
+        what = unportable_regex(value)
+        if what is not None:
             raise ValueError(
-                f"regular expression {value!r} uses look-around or back-references, "
-                "which SQL engines (RE2) do not support"
+                f"regular expression {value!r} uses {what}, which SQL engines (RE2) do not support"
             )
         return value
 

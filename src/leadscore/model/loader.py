@@ -2,42 +2,96 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from yaml.constructor import SafeConstructor
 
 from leadscore.errors import ModelError
 from leadscore.model.scoring import ScoringModel
 
 Loc = tuple[str | int, ...]
 
+_MERGE = "tag:yaml.org,2002:merge"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
-def _construct(node: yaml.Node, path: Loc, lines: dict[Loc, int], source: str) -> Any:
-    """Build Python data from a YAML node, remembering the line of every path."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+
+class _Builder:
+    """Builds Python data from a YAML node tree, remembering the line of every path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[Loc, int] = {}
+        self._scalars = SafeConstructor()
+        self._open: set[int] = set()
+
+    def fail(self, node: yaml.Node, path: Loc, message: str) -> ModelError:
+        """A ModelError at `node`'s line."""
+        return ModelError(f"{self.source}:{node.start_mark.line + 1}: {_dotted(path)}: {message}")
+
+    def build(self, node: yaml.Node, path: Loc) -> Any:
+        """The data of `node`, found at `path`."""
+        if id(node) in self._open:
+            raise self.fail(node, path, "an alias refers to a node that contains it")
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            self._open.add(id(node))
+            try:
+                return self._mapping(node, path)
+            finally:
+                self._open.discard(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            self._open.add(id(node))
+            try:
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self._open.discard(id(node))
+        if path == ("version",) and node.tag in _NUMBER_TAGS:
+            # As written: `version: 1.10` is not the float 1.1.
+            return str(node.value)
+        return self._scalars.construct_object(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, path, "a key must be plain text, not a list or mapping")
+            key = self._scalars.construct_object(key_node)
             if key in out:
-                raise ModelError(
-                    f"{source}:{key_node.start_mark.line + 1}: {_dotted((*path, key))}: "
-                    f"duplicate key {key!r} (first at line {lines[(*path, key)]})"
+                raise self.fail(
+                    key_node,
+                    (*path, key),
+                    f"duplicate key {key!r} (first at line {self.lines[(*path, key)]})",
                 )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, (*path, key), lines, source)
-            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, (*path, key))
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+        # `<<: *defaults` fills in the keys not given here; earlier merges win over later ones.
+        for merge in merges:
+            sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
+            for src in sources:
+                if not isinstance(src, yaml.MappingNode):
+                    raise self.fail(src, (*path, "<<"), "`<<` merges mappings only")
+                inner = _Builder(self.source)
+                inner._open = self._open
+                merged = inner.build(src, path)
+                for key, value in merged.items():
+                    if key not in out:
+                        out[key] = value
+                        n = len(path) + 1
+                        self.lines.update(
+                            (loc, line)
+                            for loc, line in inner.lines.items()
+                            if len(loc) >= n and loc[:n] == (*path, key)
+                        )
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
-    return _scalar(node)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.safe_load(yaml.serialize(node))
 
 
 def _dotted(loc: Loc) -> str:
@@ -51,6 +105,8 @@ def _dotted(loc: Loc) -> str:
 
 
 _ALIASES = {"in_": "in", "not_": "not"}
+# The branch names pydantic gives the members of a union such as `str | list[str]`.
+_UNION_MEMBER = re.compile(r"str|int|float|bool|(list|tuple|dict)\[.*\]")
 _TAGS = {"leaf", "all", "any", "not", "half_life", "linear", "step", "none"}
 
 
@@ -65,7 +121,9 @@ def _clean_loc(loc: tuple[str | int, ...]) -> Loc:
             and (part not in ("all", "any", "not") or nxt in (part, f"{part}_"))
         ):
             continue
-        if isinstance(part, str) and part.startswith(("function-", "tagged-union")):
+        if isinstance(part, str) and (
+            part.startswith(("function-", "tagged-union")) or _UNION_MEMBER.fullmatch(part)
+        ):
             continue
         out.append(_ALIASES.get(part, part) if isinstance(part, str) else part)
     return tuple(out)
@@ -78,18 +136,15 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
     return None
 
 
-def _expected(error: Any) -> str:
-    msg = str(error["msg"])
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+def _expected(error: Any) -> tuple[str, str]:
+    """The message of a pydantic error, and ` (got <value>)` when the bad value is worth showing."""
+    msg = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
-        return "required key is missing"
+        return "required key is missing", ""
     given = error.get("input")
-    if error["type"] not in ("value_error", "missing", "condition") and not isinstance(
-        given, dict | list
-    ):
-        msg += f" (got {given!r})"
-    return msg
+    if error["type"] not in ("value_error", "condition") and not isinstance(given, dict | list):
+        return msg, f" (got {given!r})"
+    return msg, ""
 
 
 def parse_model(text: str, source: str = "<model>") -> ScoringModel:
@@ -98,28 +153,71 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        position = getattr(exc, "position", None)
+        if mark is not None:
+            where = f"{source}:{mark.line + 1}"
+        elif isinstance(position, int):
+            # A reader error (e.g. a control character) knows its offset only.
+            where = f"{source}:{text.count(chr(10), 0, position) + 1}"
+        else:
+            where = source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ModelError(f"{where}: not valid YAML: {problem}") from None
     if node is None:
         raise ModelError(
             f"{source}: the file is empty; a model needs at least `name` and `version`"
         )
-    lines: dict[Loc, int] = {}
-    data = _construct(node, (), lines, source)
+    builder = _Builder(source)
+    data = builder.build(node, ())
     if not isinstance(data, dict):
-        raise ModelError(f"{source}:1: a model is a mapping of keys (name, version, fit, ...)")
+        raise ModelError(
+            f"{source}:{node.start_mark.line + 1}: a model is a mapping of keys "
+            "(name, version, fit, ...)"
+        )
     try:
         return ScoringModel.model_validate(data)
     except ValidationError as exc:
-        messages = []
-        for error in exc.errors():
-            loc = _clean_loc(error["loc"])
-            unknown = re.match(r"Value error, unknown key '([^']+)'", str(error["msg"]))
-            line = _line_of((*loc, unknown.group(1)) if unknown else loc, lines)
-            where = f"{source}:{line}" if line is not None else source
-            messages.append(f"{where}: {_dotted(loc)}: {_expected(error)}")
-        raise ModelError("\n".join(dict.fromkeys(messages))) from None
+        raise ModelError(_report(exc, builder.lines, source)) from None
+
+
+def _report(exc: ValidationError, lines: dict[Loc, int], source: str) -> str:
+    """One `file:line: field: message` per problem; a union's alternatives as one line."""
+    found: dict[tuple[str, Loc], tuple[list[str], str]] = {}
+    for error in exc.errors():
+        loc = _clean_loc(error["loc"])
+        msg, got = _expected(error)
+        unknown = re.match(r"unknown key (.+?); expected", msg)
+        inside = re.match(r"((?:[A-Za-z_]\w*|\[\d+\])(?:\.[A-Za-z_]\w*|\[\d+\])*): (.*)", msg)
+        if unknown:
+            loc = (*loc, _literal(unknown.group(1)))
+        elif not loc and inside:
+            # Checks across sections name the place in their message; point there.
+            loc = tuple(
+                int(part[1:-1]) if part.startswith("[") else part
+                for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", inside.group(1))
+            )
+            msg = inside.group(2)
+        line = _line_of(loc, lines)
+        where = f"{source}:{line}" if line is not None else source
+        msgs, _ = found.setdefault((where, loc), ([], got))
+        if msg not in msgs:
+            msgs.append(msg)
+    out = []
+    for (where, loc), (msgs, got) in found.items():
+        text = msgs[0]
+        if len(msgs) > 1:
+            rest = [m.removeprefix("Input should be ") for m in msgs[1:]]
+            text = ", ".join([text, *rest[:-1]]) + f" or {rest[-1]}"
+        out.append(f"{where}: {_dotted(loc)}: {text}{got}")
+    return "\n".join(out)
+
+
+def _literal(text: str) -> str | int:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, str | int) else text
 
 
 def load_model(path: str | Path) -> ScoringModel:

@@ -6,7 +6,7 @@ Points are given with at most two decimals; the engine works in hundredths of a 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -14,6 +14,13 @@ from leadscore.model.base import Strict
 from leadscore.model.conditions import Condition, fields_of
 
 MICROS_PER_DAY = 86_400_000_000
+# Centipoints stay far inside 64-bit integers (SQL engines) even summed over many lines.
+MAX_POINTS = 1_000_000_000
+
+# YAML reads `level: 1` or `version: 2` as a number; such keys are text either way.
+Text = Annotated[
+    str, Field(coerce_numbers_to_str=True, json_schema_extra={"type": ["string", "number"]})
+]
 
 
 def _cents(points: float) -> int:
@@ -21,7 +28,11 @@ def _cents(points: float) -> int:
 
 
 def _check_two_decimals(value: float | None) -> float | None:
-    if value is not None and abs(value * 100 - round(value * 100)) > 1e-6:
+    if value is None:
+        return value
+    if abs(value) > MAX_POINTS:
+        raise ValueError(f"points must lie within +-{MAX_POINTS:,}, got {value}")
+    if abs(value * 100 - round(value * 100)) > 1e-6:
         raise ValueError(f"points take at most two decimals, got {value}")
     return value
 
@@ -81,7 +92,7 @@ class FitRule(Named):
 class GradeBand(Strict):
     """A letter grade for fit points at or above `min`; the last band has no `min`."""
 
-    grade: str = Field(min_length=1, description="The grade, e.g. A.")
+    grade: Text = Field(min_length=1, description="The grade, e.g. A.")
     min: float | None = Field(None, description="Lowest fit points for this grade.")
 
 
@@ -318,6 +329,8 @@ class Behaviour(Strict):
         default_factory=list, description="Penalties for silence; the longest reached applies."
     )
 
+    _two_decimals = field_validator("floor")(_check_two_decimals)
+
     @field_validator("inactivity")
     @classmethod
     def _inactivity_ordered(cls, steps: list[InactivityStep]) -> list[InactivityStep]:
@@ -354,6 +367,13 @@ class Stakeholders(Strict):
         if self.event is None:
             return None
         return (self.event,) if isinstance(self.event, str) else tuple(self.event)
+
+    @field_validator("event")
+    @classmethod
+    def _types_not_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and not value:
+            raise ValueError("`event` needs at least one event type (leave it out for all)")
+        return value
 
     @field_validator("tiers")
     @classmethod
@@ -432,15 +452,15 @@ class Interest(Named):
 class EngagementLevel(Strict):
     """An engagement level for behaviour points at or above `min`; the last has no `min`."""
 
-    level: str = Field(min_length=1, description="Level name, e.g. 1 (most engaged) to 4.")
+    level: Text = Field(min_length=1, description="Level name, e.g. 1 (most engaged) to 4.")
     min: float | None = Field(None, description="Lowest behaviour points for this level.")
 
 
 class RouteWhen(Strict):
     """When a routing entry applies; every given test must hold (none given: always)."""
 
-    grade: list[str] | None = Field(None, description="Fit grade is one of these.")
-    engagement: list[str] | None = Field(None, description="Engagement level is one of these.")
+    grade: list[Text] | None = Field(None, description="Fit grade is one of these.")
+    engagement: list[Text] | None = Field(None, description="Engagement level is one of these.")
     min_total: float | None = Field(None, description="Total at least this.")
     max_total: float | None = Field(None, description="Total below this.")
     min_fit: float | None = Field(None, description="Fit points at least this.")
@@ -461,16 +481,7 @@ class ScoringModel(Strict):
     """A lead-scoring model: fit, behaviour, account signals, tiers, interests and routing."""
 
     name: str = Field(min_length=1, description="Model name.")
-    version: str = Field(min_length=1, description="Model version, stored with every score.")
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, value: object) -> object:
-        # `version: 2` in YAML is a number; a version is read as text either way.
-        return (
-            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-        )
-
+    version: Text = Field(min_length=1, description="Model version, stored with every score.")
     description: str | None = Field(None, description="What the model is for.")
     kind: Literal["b2b", "b2c"] = Field("b2b", description="B2B or B2C (informational).")
     fit: Fit = Field(default_factory=Fit, description="Explicit scoring.")
@@ -514,34 +525,54 @@ class ScoringModel(Strict):
             for i, item in enumerate(items):
                 if item.name in names:
                     raise ValueError(
-                        f"{where}[{i}]: duplicate name {item.name!r}, already used at "
+                        f"{where}[{i}].name: duplicate name {item.name!r}, already used at "
                         f"{names[item.name]}"
                     )
                 names[item.name] = f"{where}[{i}]"
         behaviour_names = {r.name for r in self.behaviour.rules}
         for i, v in enumerate(self.behaviour.velocity):
-            for step in v.steps:
+            for j, step in enumerate(v.steps):
                 if step not in behaviour_names:
                     raise ValueError(
-                        f"behaviour.velocity[{i}]: step {step!r} is not a behaviour rule "
-                        f"(known: {', '.join(sorted(behaviour_names)) or 'none'})"
+                        f"behaviour.velocity[{i}].steps[{j}]: step {step!r} is not a behaviour "
+                        f"rule (known: {', '.join(sorted(behaviour_names)) or 'none'})"
+                    )
+                if step in v.steps[:j]:
+                    raise ValueError(
+                        f"behaviour.velocity[{i}].steps[{j}]: step {step!r} is named twice"
                     )
         for i, rule in enumerate(self.fit.rules):
             if self.tiers is not None:
                 if rule.tier is None:
-                    raise ValueError(f"fit.rules[{i}] ({rule.name}): tiered models need `tier`")
+                    raise ValueError(
+                        f"fit.rules[{i}]: rule {rule.name!r}: tiered models need "
+                        "`tier: persona` or `tier: factor`"
+                    )
                 if rule.points is not None:
                     raise ValueError(
-                        f"fit.rules[{i}] ({rule.name}): in tiered models the tier sets the "
-                        "points; leave out `points`"
+                        f"fit.rules[{i}].points: rule {rule.name!r}: in tiered models the tier "
+                        "sets the points; leave out `points`"
                     )
             else:
                 if rule.tier is not None:
                     raise ValueError(
-                        f"fit.rules[{i}] ({rule.name}): `tier` needs a `tiers` section"
+                        f"fit.rules[{i}].tier: rule {rule.name!r}: `tier` needs a `tiers` section"
                     )
                 if rule.points is None:
-                    raise ValueError(f"fit.rules[{i}] ({rule.name}): `points` is required")
+                    raise ValueError(f"fit.rules[{i}]: rule {rule.name!r}: `points` is required")
+        # A routing test on a grade or level the model never gives can never hold: a typo.
+        known = {
+            "grade": [g.grade for g in self.fit.grades],
+            "engagement": [lv.level for lv in self.engagement],
+        }
+        for i, entry in enumerate(self.routing):
+            for key, allowed in known.items():
+                for j, value in enumerate(getattr(entry.when, key) or []):
+                    if value not in allowed:
+                        raise ValueError(
+                            f"routing[{i}].when.{key}[{j}]: {value!r} is not one of the model's "
+                            f"{key} values ({', '.join(allowed) or 'none defined'})"
+                        )
         return self
 
     def fit_fields(self) -> list[str]:

@@ -1,0 +1,351 @@
+"""The `leadscore` command line: a thin layer over the public API."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadscore import api
+from leadscore.errors import LeadscoreError
+from leadscore.model import load_model
+from leadscore.model.scoring import ScoringModel
+
+app = typer.Typer(
+    help="leadscore: lead scoring with readable models and explained points.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).")]
+DataOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        "-d",
+        help="A folder with leads/accounts/events/outcomes files, or such files (repeatable).",
+    ),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Score as of this instant (ISO 8601, UTC if no offset). Default: now.",
+    ),
+]
+LangOpt = Annotated[str, typer.Option("--lang", help="Label language: en or de.")]
+
+_LABELS = {
+    "en": ("Part", "Rule", "Event", "When", "Base", "Factor", "Points", "Note", "Total"),
+    "de": (
+        "Teil",
+        "Regel",
+        "Ereignis",
+        "Zeitpunkt",
+        "Basis",
+        "Faktor",
+        "Punkte",
+        "Hinweis",
+        "Summe",
+    ),
+}
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def parse_as_of(text: str | None) -> datetime:
+    """The --as-of instant as naive UTC; now when not given (the CLI reads the clock)."""
+    if text is None:
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(
+            f"--as-of {text!r} is not a date/time; expected ISO 8601 like 2026-03-01 or "
+            "2026-03-01T12:00:00+01:00"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _load(model_path: Path) -> ScoringModel:
+    try:
+        return load_model(model_path)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _load_data(paths: list[Path]) -> Any:
+    from leadscore.io import load_dataset
+
+    if not paths:
+        raise _fail("--data is required: a folder or files with leads and events")
+    try:
+        data = load_dataset(paths)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    if data.rejections:
+        _report_rejections(data.rejections)
+    return data
+
+
+def _report_rejections(rejections: Any) -> None:
+    err.print(f"[yellow]{len(rejections)} input rows were not accepted:[/]", highlight=False)
+    for r in rejections[:20]:
+        where = f"{r.source}" + (f" row {r.row}" if r.row is not None else "")
+        err.print(f"  {r.table}: {where}: {r.reason}", highlight=False)
+    if len(rejections) > 20:
+        err.print(f"  ... and {len(rejections) - 20} more (see --rejections)", highlight=False)
+
+
+@app.command()
+def check(
+    model: ModelArg,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data", "-d", help="Also check the fields the model reads against this data."
+        ),
+    ] = None,
+) -> None:
+    """Validate a model; with --data, also that every field it reads is in the data."""
+    scoring = _load(model)
+    problems: list[str] = []
+    if data:
+        problems = api.check(scoring, _load_data(data))
+    if problems:
+        for p in problems:
+            err.print(f"[bold red]error:[/] {model}: {p}", highlight=False)
+        raise typer.Exit(code=2)
+    rules = len(scoring.fit.rules) + len(scoring.behaviour.rules) + len(scoring.behaviour.frequency)
+    console.print(
+        f"[green]ok[/] {model}: model {scoring.name!r} version {scoring.version}, {rules} rules",
+        highlight=False,
+    )
+
+
+@app.command()
+def score(
+    model: ModelArg,
+    data: DataOpt,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write scores: .csv, .parquet or .jsonl.")
+    ],
+    as_of: AsOfOpt = None,
+    ledger: Annotated[
+        Path | None, typer.Option("--ledger", help="Also write the ledger (.csv/.parquet/.jsonl).")
+    ] = None,
+) -> None:
+    """Score every lead as of an instant and write the scores (and optionally the ledger)."""
+    from leadscore.io import write_table
+
+    scoring = _load(model)
+    when = parse_as_of(as_of)
+    with _progress() as progress:
+        task = progress.add_task("loading data", total=None)
+        dataset = _load_data(data)
+        progress.update(task, description="scoring")
+        try:
+            result = api.score(scoring, dataset, when)
+            write_table(result.table, out)
+            if ledger is not None:
+                progress.update(task, description="writing the ledger")
+                write_table(result.ledger, ledger)
+        except LeadscoreError as exc:
+            raise _fail(str(exc)) from None
+    count = result.table.count().to_pyarrow().as_py()
+    console.print(
+        f"scored {count} leads with {scoring.name} {scoring.version} as of "
+        f"{when.isoformat()} -> {out}",
+        highlight=False,
+    )
+
+
+def _label_index(model: ScoringModel, lang: str) -> dict[str, str]:
+    named: list[Any] = [
+        *model.fit.rules,
+        *model.behaviour.rules,
+        *model.behaviour.frequency,
+        *model.behaviour.velocity,
+    ]
+    return {n.name: n.text(lang) for n in named}
+
+
+def render_explanation(model: ScoringModel, result: Any, lang: str = "en") -> Table:
+    """The ledger of one lead as a rich table."""
+    head = _LABELS.get(lang, _LABELS["en"])
+    labels = _label_index(model, lang)
+    title = (
+        f"{result.lead_id}: {result.total:g} "
+        f"(fit {result.fit:g}, behaviour {result.behaviour:g}, account {result.account:g})"
+    )
+    table = Table(title=title, show_footer=True)
+    for i, name in enumerate(head[:8]):
+        justify: Any = "right" if name in head[4:7] else "left"
+        footer = head[8] if i == 0 else (f"{result.total:g}" if i == 6 else "")
+        table.add_column(name, justify=justify, footer=footer)
+    for line in result.ledger:
+        table.add_row(
+            line.part,
+            labels.get(line.rule, line.rule),
+            " ".join(x for x in (line.event_id, line.detail) if x) or "",
+            line.ts.isoformat(sep=" ") if line.ts is not None else "",
+            f"{line.base:g}" if line.base is not None else "",
+            f"{line.factor:.3f}" if line.factor is not None else "",
+            f"{line.points:+g}",
+            line.note or "",
+        )
+    return table
+
+
+@app.command()
+def explain(
+    model: ModelArg,
+    data: DataOpt,
+    lead: Annotated[str, typer.Option("--lead", help="The lead_id to explain.")],
+    as_of: AsOfOpt = None,
+    lang: LangOpt = "en",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show why a lead has its score: every rule and event, with decay and caps."""
+    scoring = _load(model)
+    when = parse_as_of(as_of)
+    dataset = _load_data(data)
+    try:
+        result = api.explain(scoring, dataset, lead, when)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        row = result.as_row()
+        row["ledger"] = [line.as_row() for line in result.ledger]
+        console.print_json(json.dumps(row, default=str))
+        return
+    console.print(render_explanation(scoring, result, lang))
+    facts = [
+        ("grade", result.grade),
+        ("engagement", result.engagement),
+        ("cell", result.cell),
+        ("temperature", result.temperature),
+        ("stage", result.stage),
+        ("queue", result.queue),
+        ("sla_hours", result.sla_hours),
+        ("primary_interest", result.primary_interest),
+    ]
+    console.print(
+        "  ".join(f"{k}: [bold]{v}[/]" for k, v in facts if v is not None), highlight=False
+    )
+
+
+@app.command()
+def generate(
+    leads: Annotated[int, typer.Option("--leads", help="How many leads.")] = 10_000,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write to.")] = Path("data"),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same data).")] = 0,
+    kind: Annotated[str, typer.Option("--kind", help="b2b, b2c or mixed.")] = "mixed",
+    as_of: AsOfOpt = "2026-01-01",
+) -> None:
+    """Generate realistic B2B/B2C leads, accounts, events and outcomes for demos and benchmarks."""
+    from leadscore.io import generate as make
+
+    if kind not in ("b2b", "b2c", "mixed"):
+        raise _fail(f"--kind {kind!r}: expected b2b, b2c or mixed")
+    when = parse_as_of(as_of)
+    with _progress() as progress:
+        progress.add_task(f"generating {leads:,} leads", total=None)
+        summary = make(leads, seed=seed, kind=kind, out=out, as_of=when)  # type: ignore[arg-type]
+    console.print(f"wrote {out}: {summary}", highlight=False)
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of model files (for editor completion and validation)."""
+    from leadscore.model import model_json_schema
+
+    text = json.dumps(model_json_schema(), indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def demo(
+    models: Annotated[Path, typer.Option("--models", help="Folder with the models to run.")] = Path(
+        "models"
+    ),
+    leads: Annotated[int, typer.Option("--leads", help="How many leads to generate.")] = 20_000,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for data and scores.")] = Path(
+        "out/demo"
+    ),
+    top: Annotated[int, typer.Option("--top", help="How many hot leads to show per model.")] = 5,
+    lang: LangOpt = "en",
+) -> None:
+    """Generate data, score it with every model in --models, and show the hottest leads and why."""
+    from leadscore.io import generate as make
+    from leadscore.io import load_dataset, write_table
+
+    files = sorted(models.glob("*.yaml"))
+    if not files:
+        raise _fail(f"no models (*.yaml) in {models}")
+    when = datetime(2026, 1, 1)
+    data_dir = out / "data"
+    with _progress() as progress:
+        progress.add_task(f"generating {leads:,} leads", total=None)
+        make(leads, seed=7, kind="mixed", out=data_dir, as_of=when)
+    dataset = load_dataset(data_dir)
+    for path in files:
+        scoring = _load(path)
+        console.rule(f"[bold]{scoring.name}[/] {scoring.version} — {path}")
+        if scoring.description:
+            console.print(scoring.description.strip(), highlight=False)
+        try:
+            result = api.score(scoring, dataset, when)
+            write_table(result.table, out / f"scores-{path.stem}.parquet")
+            best = result.top(top)
+        except LeadscoreError as exc:
+            raise _fail(str(exc)) from None
+        shown = ("lead_id", "total", "grade", "cell", "temperature", "stage", "queue")
+        table = Table(*shown)
+        for row in best:
+            table.add_row(*(str(row[c]) if row[c] is not None else "" for c in shown))
+        console.print(table)
+        if best:
+            console.print(
+                render_explanation(
+                    scoring, api.explain(scoring, dataset, best[0]["lead_id"], when), lang
+                )
+            )
+    console.print(f"scores written to {out}", highlight=False)
+
+
+def main() -> None:
+    """Entry point of the `leadscore` console script."""
+    app()
