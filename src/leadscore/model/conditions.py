@@ -8,6 +8,7 @@ matches nothing except `exists: false`.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
@@ -31,68 +32,103 @@ OPERATORS: tuple[str, ...] = (
 NUMERIC_OPERATORS = frozenset({"gt", "gte", "lt", "lte", "between"})
 TEXT_OPERATORS = frozenset({"contains", "regex"})
 
-_BRACE_QUANTIFIER = re.compile(r"\{\d*(?:,\d*)?\}")
+_BRACE_QUANTIFIER = re.compile(r"\{(?:\d+(?:,\d*)?|,\d*)\}")
 _RE2_FLAGS = frozenset("imsU")
+# Python reads these literally (and warns it may not in future); RE2 reads `[:alpha:]` as a
+# class of its own.
+SET_OPERATION = "`[[`, `[:`, `--`, `&&`, `~~` or `||` inside a [...] set (escape it: `\\[`)"
+OPEN_BRACE = "`{,n}` or `{,}` (write `{0,n}` or `*`)"
+# What RE2 accepts but reads otherwise than Python; everything else it rejects.
+READ_DIFFERENTLY = frozenset({SET_OPERATION, OPEN_BRACE})
+
+
+def _escape(pattern: str, i: int, in_class: bool) -> str | None:
+    """What the escape at `pattern[i]` (a backslash) uses that RE2 lacks, or None."""
+    nxt = pattern[i + 1 : i + 2]
+    octal = re.fullmatch(r"[0-7]{3}", pattern[i + 1 : i + 4]) is not None
+    if nxt.isdigit() and nxt != "0" and not octal:
+        return "an octal escape like \\1 (write \\x01)" if in_class else "a back-reference"
+    if nxt in ("u", "U", "N"):
+        return f"the escape \\{nxt} (write the character itself)"
+    if nxt == "b" and in_class:
+        return "\\b inside a [...] set (write \\x08)"
+    if nxt == "Z" and not in_class:
+        return "\\Z (write $ instead)"
+    return None
+
+
+def _group(pattern: str, i: int) -> str | None:
+    """What the `(?...` group at `pattern[i]` uses that RE2 lacks, or None."""
+    ext = pattern[i + 2 : i + 4]
+    if ext[:1] in ("=", "!") or ext in ("<=", "<!"):
+        return "look-around"
+    if ext == "P=":
+        return "a back-reference"
+    if ext[:1] == ">":
+        return "an atomic group"
+    if ext[:1] == "(":
+        return "a conditional group"
+    if ext[:1] == "#":
+        return "a comment group"
+    flags = re.match(r"[a-zA-Z]*", pattern[i + 2 :])
+    letters = set(flags.group(0)) if flags else set()
+    if ext[:1] != "P" and letters - _RE2_FLAGS:
+        return f"the inline flag(s) {''.join(sorted(letters - _RE2_FLAGS))}"
+    return None
+
+
+def _set_end(pattern: str, i: int) -> tuple[int, str | None]:
+    """The index after the [...] set opening at `pattern[i]`, and what in it RE2 lacks."""
+    j, n = i + 1, len(pattern)
+    if pattern[j : j + 1] == "[":
+        return j, SET_OPERATION
+    if pattern[j : j + 1] == "^":
+        j += 1
+    if pattern[j : j + 1] == "]":
+        j += 1
+    while j < n and pattern[j] != "]":
+        if pattern[j : j + 2] in ("[:", "[=", "[.", "--", "&&", "~~", "||"):
+            return j, SET_OPERATION
+        if pattern[j] == "\\":
+            what = _escape(pattern, j, in_class=True)
+            if what is not None:
+                return j, what
+            j += 2
+        else:
+            j += 1
+    return j + 1, None
 
 
 def unportable_regex(pattern: str) -> str | None:
-    """What a (compiling) pattern uses that RE2 lacks, or None when RE2 reads it alike."""
-    # RE2 (DuckDB, most warehouses) lacks these; reject them so the model means the same
-    # everywhere. A small scan rather than a regex, to skip escapes and character classes.
+    """What a (compiling) pattern uses that RE2 lacks or reads otherwise, or None."""
+    # RE2 (DuckDB, most warehouses) is what SQL engines run; reject what it would read
+    # differently, so that a model means the same everywhere. A small scan rather than a regex,
+    # to skip escapes and character sets.
     i, n = 0, len(pattern)
     quantified = False
     while i < n:
         c = pattern[i]
+        what: str | None = None
         if c == "\\":
-            nxt = pattern[i + 1 : i + 2]
-            octal = re.fullmatch(r"[0-7]{3}", pattern[i + 1 : i + 4]) is not None
-            if nxt.isdigit() and nxt != "0" and not octal:
-                return "a back-reference"
-            if nxt == "Z":
-                return "\\Z (write $ instead)"
-            i, quantified = i + 2, False
-            continue
-        if c == "[":
-            j = i + 1
-            if pattern[j : j + 1] == "^":
-                j += 1
-            if pattern[j : j + 1] == "]":
-                j += 1
-            while j < n and pattern[j] != "]":
-                j += 2 if pattern[j] == "\\" else 1
-            i, quantified = j + 1, False
-            continue
-        if c == "(" and pattern[i + 1 : i + 2] == "?":
-            ext = pattern[i + 2 : i + 4]
-            if ext[:1] in ("=", "!") or ext in ("<=", "<!"):
-                return "look-around"
-            if ext == "P=":
-                return "a back-reference"
-            if ext[:1] == ">":
-                return "an atomic group"
-            if ext[:1] == "(":
-                return "a conditional group"
-            if ext[:1] == "#":
-                return "a comment group"
-            flags = re.match(r"[a-zA-Z]*", pattern[i + 2 :])
-            letters = set(flags.group(0)) if flags else set()
-            if ext[:1] != "P" and letters - _RE2_FLAGS:
-                return f"the inline flag(s) {''.join(sorted(letters - _RE2_FLAGS))}"
-            i, quantified = i + 2, False
-            continue
-        if quantified and c == "+":
-            return "a possessive quantifier"
-        if quantified and c == "?":
+            what, i, quantified = _escape(pattern, i, in_class=False), i + 2, False
+        elif c == "[":
+            (i, what), quantified = _set_end(pattern, i), False
+        elif c == "(" and pattern[i + 1 : i + 2] == "?":
+            what, i, quantified = _group(pattern, i), i + 2, False
+        elif quantified and c == "+":
+            what = "a possessive quantifier"
+        elif quantified and c == "?":
             i, quantified = i + 1, False
-            continue
-        if c in "*+?":
+        elif c in "*+?":
             i, quantified = i + 1, True
-            continue
-        brace = _BRACE_QUANTIFIER.match(pattern, i) if c == "{" else None
-        if brace is not None:
+        elif c == "{" and (brace := _BRACE_QUANTIFIER.match(pattern, i)) is not None:
+            if brace.group(0).startswith("{,"):
+                what = OPEN_BRACE
             i, quantified = brace.end(), True
-            continue
-        i, quantified = i + 1, False
+        else:
+            i, quantified = i + 1, False
+        if what is not None:
+            return what
     return None
 
 
@@ -125,13 +161,17 @@ class Leaf(Strict):
         if value is None:
             return value
         try:
-            re.compile(value)
+            with warnings.catch_warnings():
+                # "possible nested set": reported below as unportable, not as a warning
+                warnings.simplefilter("ignore", FutureWarning)
+                re.compile(value)
         except re.error as exc:
             raise ValueError(f"regular expression {value!r} does not compile: {exc}") from None
         what = unportable_regex(value)
         if what is not None:
+            how = "read differently" if what in READ_DIFFERENTLY else "do not support"
             raise ValueError(
-                f"regular expression {value!r} uses {what}, which SQL engines (RE2) do not support"
+                f"regular expression {value!r} uses {what}, which SQL engines (RE2) {how}"
             )
         return value
 

@@ -17,7 +17,11 @@ from leadscore.model.scoring import ScoringModel
 Loc = tuple[str | int, ...]
 
 _MERGE = "tag:yaml.org,2002:merge"
-_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_AS_WRITTEN_TAGS = (
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:timestamp",
+)
 
 
 class _Builder:
@@ -50,10 +54,18 @@ class _Builder:
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
             finally:
                 self._open.discard(id(node))
-        if path == ("version",) and node.tag in _NUMBER_TAGS:
-            # As written: `version: 1.10` is not the float 1.1.
+        if path == ("version",) and node.tag in _AS_WRITTEN_TAGS:
+            # As written: `version: 1.10` is not the float 1.1, nor `2025-01-31` a date.
             return str(node.value)
-        return self._scalars.construct_object(node)
+        return self.scalar(node, path)
+
+    def scalar(self, node: yaml.Node, path: Loc) -> Any:
+        """The value of a scalar node; unreadable ones (`2025-13-45`, `!!foo x`) are errors."""
+        try:
+            return self._scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise self.fail(node, path, f"cannot read {node.value!r}: {problem}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -64,7 +76,7 @@ class _Builder:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self.fail(key_node, path, "a key must be plain text, not a list or mapping")
-            key = self._scalars.construct_object(key_node)
+            key = self.scalar(key_node, path)
             if key in out:
                 raise self.fail(
                     key_node,
@@ -139,7 +151,13 @@ def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
 def _expected(error: Any) -> tuple[str, str]:
     """The message of a pydantic error, and ` (got <value>)` when the bad value is worth showing."""
     msg = str(error["msg"]).removeprefix("Value error, ")
+    # "instance of Fit" names a Python class, which a YAML author never sees.
+    msg = re.sub(r" or instance of \w+", "", msg).replace(
+        "valid dictionary", "mapping (key: value)"
+    )
     if error["type"] == "missing":
+        if error["loc"] and isinstance(error["loc"][-1], int):
+            return "a value is missing here", ""
         return "required key is missing", ""
     given = error.get("input")
     if error["type"] not in ("value_error", "condition") and not isinstance(given, dict | list):
@@ -161,18 +179,17 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
             where = f"{source}:{text.count(chr(10), 0, position) + 1}"
         else:
             where = source
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ModelError(f"{where}: not valid YAML: {problem}") from None
-    if node is None:
+    builder = _Builder(source)
+    data = builder.build(node, ()) if node is not None else None
+    if data is None:
         raise ModelError(
             f"{source}: the file is empty; a model needs at least `name` and `version`"
         )
-    builder = _Builder(source)
-    data = builder.build(node, ())
     if not isinstance(data, dict):
         raise ModelError(
-            f"{source}:{node.start_mark.line + 1}: a model is a mapping of keys "
-            "(name, version, fit, ...)"
+            f"{source}:{builder.lines[()]}: a model is a mapping of keys (name, version, fit, ...)"
         )
     try:
         return ScoringModel.model_validate(data)
@@ -224,9 +241,16 @@ def load_model(path: str | Path) -> ScoringModel:
     """Load and validate a model file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ModelError(f"{p}: no such model file") from None
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read the model file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ModelError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ModelError(
+            f"{p}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     return parse_model(text, str(p))

@@ -1,0 +1,39 @@
+"""docs/cli.md is generated from the CLI's own --help; this test fails when they drift.
+
+Regenerate with: UPDATE_DOCS=1 .venv/bin/pytest tests/test_cli_docs.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+COMMANDS = ("check", "score", "explain", "generate", "demo", "schema")
+
+
+def render() -> str:
+    runner = CliRunner()
+    env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+    parts = [
+        "# CLI reference\n",
+        "Generated from `leadscore --help`; `tests/test_cli_docs.py` keeps it true.\n",
+    ]
+    top = runner.invoke(app, ["--help"], env=env, terminal_width=100)
+    parts.append(f"## leadscore\n\n```\n{top.output.rstrip()}\n```\n")
+    for name in COMMANDS:
+        result = runner.invoke(app, [name, "--help"], env=env, terminal_width=100)
+        assert result.exit_code == 0, result.output
+        parts.append(f"## leadscore {name}\n\n```\n{result.output.rstrip()}\n```\n")
+    return "\n".join(parts)
+
+
+def test_cli_reference_is_current() -> None:
+    text = render()
+    if os.environ.get("UPDATE_DOCS"):
+        DOC.write_text(text, encoding="utf-8")
+    assert DOC.read_text(encoding="utf-8") == text, "docs/cli.md is stale: regenerate it"
