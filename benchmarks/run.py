@@ -68,7 +68,8 @@ def measure_one(kind: str, path: Path) -> dict[str, Any]:
             leads=con.table("leads"), events=con.table("events"), accounts=con.table("accounts")
         )
         scores = compile_batch(model, data, AS_OF).scores
-        con.create_table("result", scores, overwrite=True)
+        # Ibis 12's create_table(overwrite=True) emits SQL DuckDB 2.0 rejects; CTAS does the same.
+        con.raw_sql(f"CREATE OR REPLACE TABLE result AS {con.compile(scores)}")
     elif kind == "reference":
         sql = REFERENCE_SQL.read_text().replace("$AS_OF", AS_OF.isoformat(sep=" "))
         con.raw_sql(f"CREATE OR REPLACE TABLE result AS {sql}")

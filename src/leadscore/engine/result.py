@@ -22,7 +22,7 @@ KINDS: Final = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LedgerLine:
     """One reason for points: a rule, and for behaviour the event that earned them."""
 
