@@ -35,6 +35,15 @@ DataOpt = Annotated[
         help="A folder with leads/accounts/events/outcomes files, or such files (repeatable).",
     ),
 ]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mapping",
+        "-m",
+        help="A column-mapping file (YAML), or the name of a shipped one (x-education), that "
+        "turns one CRM/marketing-automation export given as --data into the canonical tables.",
+    ),
+]
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
@@ -98,13 +107,18 @@ def _progress() -> Progress:
     )
 
 
-def _load_data(paths: list[Path]) -> Any:
-    from leadscore.io import load_dataset
+def _load_data(paths: list[Path], mapping: str | None = None) -> Any:
+    from leadscore.io import load_dataset, load_mapping
+    from leadscore.io.mapping import packaged_mapping
 
     if not paths:
         raise _fail("--data is required: a folder or files with leads and events")
     try:
-        data = load_dataset(paths)
+        rules = None
+        if mapping is not None:
+            is_file = Path(mapping).suffix in (".yaml", ".yml") or Path(mapping).exists()
+            rules = load_mapping(mapping) if is_file else packaged_mapping(mapping)
+        data = load_dataset(paths, mapping=rules)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
     if data.rejections:
@@ -130,12 +144,13 @@ def check(
             "--data", "-d", help="Also check the fields the model reads against this data."
         ),
     ] = None,
+    mapping: MappingOpt = None,
 ) -> None:
     """Validate a model; with --data, also that every field it reads is in the data."""
     scoring = _load(model)
     problems: list[str] = []
     if data:
-        problems = api.check(scoring, _load_data(data))
+        problems = api.check(scoring, _load_data(data, mapping))
     if problems:
         for p in problems:
             err.print(f"[bold red]error:[/] {model}: {p}", highlight=False)
@@ -158,6 +173,7 @@ def score(
     ledger: Annotated[
         Path | None, typer.Option("--ledger", help="Also write the ledger (.csv/.parquet/.jsonl).")
     ] = None,
+    mapping: MappingOpt = None,
 ) -> None:
     """Score every lead as of an instant and write the scores (and optionally the ledger)."""
     from leadscore.io import write_table
@@ -166,7 +182,7 @@ def score(
     when = parse_as_of(as_of)
     with _progress() as progress:
         task = progress.add_task("loading data", total=None)
-        dataset = _load_data(data)
+        dataset = _load_data(data, mapping)
         progress.update(task, description="scoring")
         try:
             result = api.score(scoring, dataset, when)
@@ -229,11 +245,12 @@ def explain(
     as_of: AsOfOpt = None,
     lang: LangOpt = "en",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    mapping: MappingOpt = None,
 ) -> None:
     """Show why a lead has its score: every rule and event, with decay and caps."""
     scoring = _load(model)
     when = parse_as_of(as_of)
-    dataset = _load_data(data)
+    dataset = _load_data(data, mapping)
     try:
         result = api.explain(scoring, dataset, lead, when)
     except LeadscoreError as exc:

@@ -1,0 +1,135 @@
+"""The command line, run for real on generated data and the shipped models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    result = runner.invoke(app, ["generate", "--leads", "400", "--out", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_check_accepts_every_shipped_model(data: Path) -> None:
+    for path in sorted(MODELS.glob("*.yaml")):
+        result = runner.invoke(app, ["check", str(path), "--data", str(data)])
+        assert result.exit_code == 0, result.output
+        assert "ok" in result.output
+
+
+def test_check_names_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        'name: x\nversion: "1"\nfit:\n  rules:\n    - {name: a, when: {field: t, regex: "("}, points: 1}\n'
+    )
+    result = runner.invoke(app, ["check", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:5" in result.output
+    assert "fit.rules[0].when.regex" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_check_with_data_reports_unknown_fields(tmp_path: Path, data: Path) -> None:
+    model = tmp_path / "m.yaml"
+    model.write_text(
+        'name: x\nversion: "1"\nfit:\n  rules:\n    - {name: a, when: {field: jobtitle, equals: ceo}, points: 1}\n'
+    )
+    result = runner.invoke(app, ["check", str(model), "--data", str(data)])
+    assert result.exit_code == 2
+    assert "unknown field 'jobtitle'" in result.output
+    assert "job_title" in result.output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_score_writes_every_format(tmp_path: Path, data: Path, suffix: str) -> None:
+    out = tmp_path / f"scores{suffix}"
+    ledger = tmp_path / "ledger.parquet"
+    args = ["score", str(MODELS / "starter.yaml"), "--data", str(data), "--as-of", "2026-01-01"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--ledger", str(ledger)])
+    assert result.exit_code == 0, result.output
+    assert "scored 400 leads" in result.output
+    assert out.exists() and out.stat().st_size > 0
+    table = pq.read_table(ledger)
+    assert set(table.column_names) >= {"lead_id", "rule", "points"}
+
+
+def test_score_rejects_a_bad_as_of_and_missing_data(tmp_path: Path, data: Path) -> None:
+    model = str(MODELS / "starter.yaml")
+    out = str(tmp_path / "s.csv")
+    result = runner.invoke(
+        app, ["score", model, "--data", str(data), "--as-of", "soon", "--out", out]
+    )
+    assert result.exit_code == 2
+    assert "--as-of 'soon'" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["score", model, "--data", str(empty), "--out", out])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_explain_prints_the_ledger_in_english_german_and_json(data: Path) -> None:
+    model = str(MODELS / "committee.yaml")
+    scores = runner.invoke(
+        app,
+        ["score", model, "-d", str(data), "--as-of", "2026-01-01", "-o", str(data / "s.parquet")],
+    )
+    assert scores.exit_code == 0, scores.output
+    top = pq.read_table(data / "s.parquet").sort_by([("total", "descending")]).to_pylist()[0]
+    base = ["explain", model, "-d", str(data), "--lead", top["lead_id"], "--as-of", "2026-01-01"]
+    english = runner.invoke(app, base)
+    assert english.exit_code == 0, english.output
+    assert "Points" in english.output and top["lead_id"] in english.output
+    german = runner.invoke(app, [*base, "--lang", "de"])
+    assert "Punkte" in german.output and "Regel" in german.output
+    as_json = runner.invoke(app, [*base, "--json"])
+    record = json.loads(as_json.output)
+    assert record["total"] == top["total"]
+    assert round(sum(line["points"] for line in record["ledger"]), 2) == record["total"]
+
+
+def test_explain_unknown_lead(data: Path) -> None:
+    result = runner.invoke(
+        app, ["explain", str(MODELS / "starter.yaml"), "-d", str(data), "--lead", "nobody"]
+    )
+    assert result.exit_code == 2
+    assert "no lead with lead_id 'nobody'" in result.output
+
+
+def test_schema_is_json(tmp_path: Path) -> None:
+    out = tmp_path / "schema.json"
+    assert runner.invoke(app, ["schema", "--out", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["title"]
+
+
+def test_demo_scores_with_every_model(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["demo", "--models", str(MODELS), "--leads", "300", "--out", str(tmp_path), "--top", "3"],
+    )
+    assert result.exit_code == 0, result.output
+    for path in MODELS.glob("*.yaml"):
+        assert (tmp_path / f"scores-{path.stem}.parquet").exists()
+
+
+def test_console_script_runs() -> None:
+    exe = Path(sys.executable).with_name("leadscore")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "explain" in result.stdout
