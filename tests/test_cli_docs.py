@@ -16,6 +16,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 COMMANDS = ("check", "score", "explain", "generate", "demo", "schema")
 
 
+def _tidy(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip("\n").splitlines()).strip("\n")
+
+
 def render() -> str:
     runner = CliRunner()
     env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
@@ -23,12 +27,14 @@ def render() -> str:
         "# CLI reference\n",
         "Generated from `leadscore --help`; `tests/test_cli_docs.py` keeps it true.\n",
     ]
-    top = runner.invoke(app, ["--help"], env=env, terminal_width=100)
-    parts.append(f"## leadscore\n\n```\n{top.output.rstrip()}\n```\n")
+    top = runner.invoke(app, ["--help"], env=env, terminal_width=100, prog_name="leadscore")
+    parts.append(f"## leadscore\n\n```\n{_tidy(top.output)}\n```\n")
     for name in COMMANDS:
-        result = runner.invoke(app, [name, "--help"], env=env, terminal_width=100)
+        result = runner.invoke(
+            app, [name, "--help"], env=env, terminal_width=100, prog_name="leadscore"
+        )
         assert result.exit_code == 0, result.output
-        parts.append(f"## leadscore {name}\n\n```\n{result.output.rstrip()}\n```\n")
+        parts.append(f"## leadscore {name}\n\n```\n{_tidy(result.output)}\n```\n")
     return "\n".join(parts)
 
 
