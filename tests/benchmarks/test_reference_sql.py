@@ -24,8 +24,7 @@ def test_reference_sql_matches_the_reference_evaluator() -> None:
     for name in ("leads", "accounts", "events"):
         con.register(f"{name}_arrow", tables[name])
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM {name}_arrow")
-    # a duplicate and a future event: the query must ignore both, as the engine does
-    con.execute("INSERT INTO events SELECT * FROM events LIMIT 5")
+    # events at or after as_of: the query must ignore them, as the engine does
     con.execute(
         "INSERT INTO events SELECT event_id || '-future', lead_id, type, TIMESTAMP '2026-02-01', "
         "url, asset, campaign, channel, content_stage, topic, value FROM events LIMIT 5"
