@@ -100,6 +100,9 @@ class Dataset:
     """The canonical tables as Ibis tables on one backend (DuckDB by default).
 
     `rejections` lists every input row that was not accepted; nothing is dropped silently.
+    `validated` says the events were checked on the way in (leadscore's readers and generator
+    guarantee it): event ids are unique and every event's lead is in `leads`, so the engine
+    need not check again. Leave it False for tables from anywhere else.
     """
 
     leads: ibis.Table
@@ -107,3 +110,4 @@ class Dataset:
     accounts: ibis.Table | None = None
     outcomes: ibis.Table | None = None
     rejections: tuple[Rejection, ...] = ()
+    validated: bool = False

@@ -947,6 +947,7 @@ def generate_dataset(
         events=tables["events"],
         accounts=tables["accounts"],
         outcomes=tables["outcomes"],
+        validated=True,
     )
 
 

@@ -600,6 +600,7 @@ def _load_tables(con: Any, relations: AbcMapping[str, Relation], names: dict[str
         accounts=tables.get("accounts"),
         outcomes=tables.get("outcomes"),
         rejections=tuple(rejections),
+        validated=True,
     )
 
 
