@@ -36,7 +36,8 @@ def test_check_accepts_every_shipped_model(data: Path) -> None:
 def test_check_names_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        'name: x\nversion: "1"\nfit:\n  rules:\n    - {name: a, when: {field: t, regex: "("}, points: 1}\n'
+        'name: x\nversion: "1"\nfit:\n  rules:\n'
+        '    - {name: a, when: {field: t, regex: "("}, points: 1}\n'
     )
     result = runner.invoke(app, ["check", str(bad)])
     assert result.exit_code == 2
@@ -48,7 +49,8 @@ def test_check_names_file_line_and_field(tmp_path: Path) -> None:
 def test_check_with_data_reports_unknown_fields(tmp_path: Path, data: Path) -> None:
     model = tmp_path / "m.yaml"
     model.write_text(
-        'name: x\nversion: "1"\nfit:\n  rules:\n    - {name: a, when: {field: jobtitle, equals: ceo}, points: 1}\n'
+        'name: x\nversion: "1"\nfit:\n  rules:\n'
+        "    - {name: a, when: {field: jobtitle, equals: ceo}, points: 1}\n"
     )
     result = runner.invoke(app, ["check", str(model), "--data", str(data)])
     assert result.exit_code == 2

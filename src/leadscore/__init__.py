@@ -47,7 +47,28 @@ _HOMES = {
     "Rejection": "leadscore.schema",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "CompiledModel",
+    "DataError",
+    "Dataset",
+    "EngineError",
+    "LeadScore",
+    "LeadscoreError",
+    "LedgerLine",
+    "ModelError",
+    "Rejection",
+    "Scores",
+    "ScoringModel",
+    "check",
+    "explain",
+    "generate",
+    "load_dataset",
+    "load_model",
+    "parse_model",
+    "score",
+    "write_table",
+]
+assert sorted(__all__) == sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
