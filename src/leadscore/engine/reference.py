@@ -11,9 +11,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from math import floor as _round_down
 from typing import Any
 
-from leadscore.engine.decay import DecayFn, decay_function, points_after_decay
+from leadscore.engine.decay import DecayFn, decay_function
 from leadscore.engine.predicates import Predicate, Record, compile_condition
 from leadscore.engine.result import LeadScore, LedgerLine
 from leadscore.engine.timebase import fmt_number, micros, period_start, utc_naive
@@ -31,11 +32,14 @@ def _always(_: Record) -> bool:
 
 def detail_of(event: Record) -> str | None:
     """What a ledger line shows of its event: the url, else the asset, else the topic."""
-    for key in ("url", "asset", "topic"):
-        value = event.get(key)
-        if value is not None:
-            return str(value)
-    return None
+    value = event.get("url")
+    if value is None:
+        value = event.get("asset")
+        if value is None:
+            value = event.get("topic")
+            if value is None:
+                return None
+    return value if isinstance(value, str) else str(value)
 
 
 @dataclass(frozen=True)
@@ -46,13 +50,20 @@ class _Rule:
     decay: DecayFn
     window: int | None
     cents: int
+    latest_first: bool
+    limit: int | None
+    cap: int | None
 
 
-def _pick(levels: Sequence[tuple[float | None, str]], value_cents: int) -> str | None:
+def _pick(levels: Sequence[tuple[int | None, str]], value_cents: int) -> str | None:
     for minimum, name in levels:
-        if minimum is None or value_cents >= round(minimum * 100):
+        if minimum is None or value_cents >= minimum:
             return name
     return None
+
+
+def _hundredths(value: float | None) -> int | None:
+    return None if value is None else round(value * 100)
 
 
 class CompiledModel:
@@ -70,12 +81,16 @@ class CompiledModel:
                 decay=decay_function(r.decay) if r.decay is not None else default_decay,
                 window=days_to_micros(r.within_days) if r.within_days is not None else None,
                 cents=r.cents,
+                latest_first=r.order == "latest",
+                limit=r.count_limit,
+                cap=r.cap_cents,
             )
             for i, r in enumerate(b.rules)
         ]
         self.rules_by_type: dict[str, list[_Rule]] = defaultdict(list)
         for rule in self.rules:
-            for t in rule.spec.types:
+            # A type listed twice (`event: [a, a]`) must not match its events twice.
+            for t in dict.fromkeys(rule.spec.types):
                 self.rules_by_type[t].append(rule)
         self.fit = [(r, compile_condition(r.when)) for r in model.fit.rules]
         self.frequency = [
@@ -84,6 +99,7 @@ class CompiledModel:
                 frozenset(f.types),
                 compile_condition(f.where) if f.where is not None else _always,
                 days_to_micros(f.within_days),
+                f.cents,
             )
             for f in b.frequency
         ]
@@ -106,8 +122,9 @@ class CompiledModel:
         )
         self.priority = acc.priority if acc is not None else None
         self.priority_when = compile_condition(self.priority.when) if self.priority else None
-        self.grades = [(g.min, g.grade) for g in model.fit.grades]
-        self.levels = [(lv.min, lv.level) for lv in model.engagement]
+        self.reads_account = any(f.startswith("account.") for f in model.fit_fields())
+        self.grades = [(_hundredths(g.min), g.grade) for g in model.fit.grades]
+        self.levels = [(_hundredths(lv.min), lv.level) for lv in model.engagement]
 
     # -- helpers shared with score_many ------------------------------------------------------
 
@@ -146,10 +163,9 @@ class CompiledModel:
             ledger.append(LedgerLine(lead_id, part, kind, rule, cents / 100, **kw))
 
         # Fit: who the lead is. Fit fields see the account as `account.<column>`.
-        record: dict[str, Any] = dict(lead)
-        if account is not None:
-            for k, v in account.items():
-                record[f"account.{k}"] = v
+        record: Record = lead
+        if account is not None and self.reads_account:
+            record = {**lead, **{f"account.{k}": v for k, v in account.items()}}
         tiers = model.tiers
         fit_cents = 0
         persona_cents = factor_cents = 0
@@ -193,7 +209,7 @@ class CompiledModel:
             if not hits:
                 continue
             spec = rule.spec
-            kept = hits[::-1] if spec.order == "latest" else hits
+            kept = hits[::-1] if rule.latest_first else hits
             if spec.once_per is not None:
                 seen_values: set[Any] = set()
                 unique_kept = []
@@ -212,13 +228,13 @@ class CompiledModel:
                         per[bucket] += 1
                         period_kept.append(ev)
                 kept = period_kept
-            limit = spec.count_limit
-            if limit is not None:
-                kept = kept[:limit]
+            if rule.limit is not None:
+                kept = kept[: rule.limit]
             rule_cents = 0
+            decay, base = rule.decay, rule.cents
             for ev in kept:
-                factor = rule.decay(ages[id(ev)])
-                cents = points_after_decay(rule.cents, factor)
+                factor = decay(ages[id(ev)])
+                cents = _round_down(base * factor + 0.5)  # points_after_decay, inlined
                 rule_cents += cents
                 event_lines.append((ev, cents))
                 if cents:
@@ -246,7 +262,7 @@ class CompiledModel:
                     0,
                     note=f"{dropped} more events not counted (caps)",
                 )
-            cap = spec.cap_cents
+            cap = rule.cap
             if cap is not None:
                 if rule_cents > cap:
                     line("behaviour", "cap", spec.name, cap - rule_cents, note=_cap_note(spec))
@@ -256,12 +272,17 @@ class CompiledModel:
                     rule_cents = -cap
             behaviour_cents += rule_cents
 
-        for fq, types, where, window in self.frequency:
-            n = sum(1 for e in evs if e["type"] in types and ages[id(e)] < window and where(e))
-            if n >= fq.min_count and fq.cents:
+        for fq, types, where, window, fq_cents in self.frequency:
+            n = 0
+            for e in reversed(evs):  # newest first: stop at the window's edge
+                if ages[id(e)] >= window:
+                    break
+                if e["type"] in types and where(e):
+                    n += 1
+            if n >= fq.min_count and fq_cents:
                 note = f"{n} events within {fmt_number(fq.within_days)} days"
-                line("behaviour", "frequency", fq.name, fq.cents, base=fq.points, note=note)
-                behaviour_cents += fq.cents
+                line("behaviour", "frequency", fq.name, fq_cents, base=fq.points, note=note)
+                behaviour_cents += fq_cents
 
         for velocity, steps in self.velocity:
             firsts: list[int] = []
