@@ -28,7 +28,7 @@ def test_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_x_education_example_scores_won_leads_higher(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    command = re.search(r"leadscore score examples/x-education.*?\.csv", README, re.S)
+    command = re.search(r"leadscore score examples/x-education.*?scores\.csv", README, re.S)
     assert command is not None
     args = shlex.split(command.group(0).replace("\\\n", " "))[1:]
     monkeypatch.chdir(ROOT)
