@@ -895,15 +895,12 @@ def test_model_on_generated_data(name: str, request: pytest.FixtureRequest) -> N
     assert mean(won) > mean(lost), (mean(won), mean(lost))
 
 
-# Turn on once the batch engine is finished: at the time of writing compile_batch raised
-# AttributeError ('BooleanScalar' object has no attribute 'any', batch_events.py) for every
-# model without stakeholders; committee already agreed row for row.
-@pytest.mark.skip(reason="batch engine unfinished; remove this mark when its own tests pass")
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_batch_engine_agrees_with_reference_on_generated_data(
     name: str, request: pytest.FixtureRequest
 ) -> None:
-    batch = pytest.importorskip("leadscore.engine.batch")
+    from leadscore.engine import batch
+
     data = _data(name, request)
     m = model(name)
     expected = [

@@ -25,6 +25,9 @@ def _leaf(leaf: Leaf) -> Predicate:
         values = arg if isinstance(arg, list) else [arg]
         texts = frozenset(_text(v) for v in values if not isinstance(v, bool | int | float))
         others = frozenset(v for v in values if isinstance(v, bool | int | float))
+        # Their texts are taken from the list, not from `others`: a set keeps one of 1, 1.0 and
+        # true (they are equal in Python), but their texts "1", "1.0" and "true" differ.
+        other_texts = frozenset(_text(v) for v in values if isinstance(v, bool | int | float))
 
         def member(r: Record) -> bool:
             v = r.get(name)
@@ -32,7 +35,7 @@ def _leaf(leaf: Leaf) -> Predicate:
                 return False
             if isinstance(v, str):
                 # a number in the model compares with a text column as its text
-                return v.lower() in texts or any(v.lower() == _text(o) for o in others)
+                return v.lower() in texts or v.lower() in other_texts
             return v in others
 
         return member
