@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import floor as _round_down
+from operator import itemgetter
 from typing import Any
 
 from leadscore.engine.decay import DecayFn, decay_function
@@ -135,6 +136,15 @@ class CompiledModel:
         if self.stakeholder_types is not None and event["type"] not in self.stakeholder_types:
             return False
         return bool(as_of_us - micros(event["ts"]) < self.stakeholder_window)
+
+    def engaged(self, events: Sequence[Record], as_of_us: int) -> bool:
+        """Whether a lead with these events (oldest first, before as_of) is engaged."""
+        for event in reversed(events):  # newest first: stop at the window's edge
+            if as_of_us - micros(event["ts"]) >= self.stakeholder_window:
+                return False
+            if self.engages(event, as_of_us):
+                return True
+        return False
 
     # -- the semantics -------------------------------------------------------------------------
 
@@ -461,7 +471,8 @@ def prepare_events(events: Iterable[Record], as_of: datetime) -> list[Record]:
         seen = unique.get(eid)
         if seen is None or _earlier(ev, seen):
             unique[eid] = ev
-    return sorted(unique.values(), key=lambda e: (e["ts"], str(e["event_id"])))
+    # event ids are text in canonical data; itemgetter keeps the sort in C
+    return sorted(unique.values(), key=itemgetter("ts", "event_id"))
 
 
 def _cap_note(rule: BehaviourRule) -> str:
@@ -522,9 +533,7 @@ def score_many(
     if compiled.stakeholders is not None:
         for r in lead_rows:
             acc = r.get("account_id")
-            if acc is not None and any(
-                compiled.engages(e, now) for e in by_lead.get(str(r["lead_id"]), ())
-            ):
+            if acc is not None and compiled.engaged(by_lead.get(str(r["lead_id"]), []), now):
                 engaged[str(acc)] += 1
     results = []
     for r in lead_rows:
