@@ -96,6 +96,19 @@ class GradeBand(Strict):
     min: float | None = Field(None, description="Lowest fit points for this grade.")
 
 
+def _check_bands(mins: list[float | None], noun: str, key: str) -> None:
+    """Bands are highest first, each but the last with a falling `min`; the last is the default."""
+    if not mins:
+        return
+    if any(m is None for m in mins[:-1]):
+        raise ValueError(f"every {noun} but the last needs `min`")
+    values = [m for m in mins[:-1] if m is not None]
+    if values != sorted(values, reverse=True) or len(set(values)) != len(values):
+        raise ValueError(f"{key} `min` values must fall from first to last, got {values}")
+    if mins[-1] is not None:
+        raise ValueError(f"the last {noun} is the default: leave out its `min`")
+
+
 class Fit(Strict):
     """Explicit (profile) scoring: rules on lead and account fields, and grades."""
 
@@ -107,16 +120,7 @@ class Fit(Strict):
     @field_validator("grades")
     @classmethod
     def _grades_ordered(cls, bands: list[GradeBand]) -> list[GradeBand]:
-        if not bands:
-            return bands
-        mins = [b.min for b in bands[:-1]]
-        if any(m is None for m in mins):
-            raise ValueError("every grade but the last needs `min`")
-        values = [m for m in mins if m is not None]
-        if values != sorted(values, reverse=True) or len(set(values)) != len(values):
-            raise ValueError(f"grade `min` values must fall from first to last, got {values}")
-        if bands[-1].min is not None:
-            raise ValueError("the last grade is the default: leave out its `min`")
+        _check_bands([b.min for b in bands], "grade", "grade")
         return bands
 
 
@@ -499,16 +503,7 @@ class ScoringModel(Strict):
     @field_validator("engagement")
     @classmethod
     def _levels_ordered(cls, levels: list[EngagementLevel]) -> list[EngagementLevel]:
-        if not levels:
-            return levels
-        mins = [lv.min for lv in levels[:-1]]
-        if any(m is None for m in mins):
-            raise ValueError("every engagement level but the last needs `min`")
-        values = [m for m in mins if m is not None]
-        if values != sorted(values, reverse=True) or len(set(values)) != len(values):
-            raise ValueError(f"engagement `min` values must fall from first to last, got {values}")
-        if levels[-1].min is not None:
-            raise ValueError("the last engagement level is the default: leave out its `min`")
+        _check_bands([lv.min for lv in levels], "engagement level", "engagement")
         return levels
 
     @model_validator(mode="after")
