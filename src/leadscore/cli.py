@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+# A ledger needs room; when output is not a terminal (a pipe, a log) do not squeeze it to 80.
+wide = console if console.is_terminal else Console(width=max(console.width, 132))
 
 ModelArg = Annotated[Path, typer.Argument(help="The model file (YAML).")]
 DataOpt = Annotated[
@@ -210,28 +212,47 @@ def _label_index(model: ScoringModel, lang: str) -> dict[str, str]:
     return {n.name: n.text(lang) for n in named}
 
 
+def _pts(value: float, sign: bool = False) -> str:
+    """Points as people read them: 1,904.13, 30, -5.5 (never 1.9e+06)."""
+    text = f"{value:+,.2f}" if sign else f"{value:,.2f}"
+    return text.rstrip("0").rstrip(".")
+
+
+_PARTS = {"de": {"fit": "Profil", "behaviour": "Verhalten", "account": "Konto"}}
+
+
 def render_explanation(model: ScoringModel, result: Any, lang: str = "en") -> Table:
     """The ledger of one lead as a rich table."""
     head = _LABELS.get(lang, _LABELS["en"])
     labels = _label_index(model, lang)
-    title = (
-        f"{result.lead_id}: {result.total:g} "
-        f"(fit {result.fit:g}, behaviour {result.behaviour:g}, account {result.account:g})"
+    parts = _PARTS.get(lang, {})
+    title = f"{result.lead_id}: {_pts(result.total)} = " + ", ".join(
+        f"{parts.get(p, p)} {_pts(getattr(result, p))}" for p in ("fit", "behaviour", "account")
     )
     table = Table(title=title, show_footer=True)
+    widths: list[dict[str, Any]] = [
+        {"no_wrap": True},
+        {"min_width": 14},
+        {"max_width": 26, "overflow": "ellipsis", "no_wrap": True},
+        {"no_wrap": True},
+        {"no_wrap": True},
+        {"no_wrap": True},
+        {"no_wrap": True},
+        {},
+    ]
     for i, name in enumerate(head[:8]):
-        justify: Any = "right" if name in head[4:7] else "left"
-        footer = head[8] if i == 0 else (f"{result.total:g}" if i == 6 else "")
-        table.add_column(name, justify=justify, footer=footer)
+        justify: Any = "right" if i in (4, 5, 6) else "left"
+        footer = head[8] if i == 0 else (_pts(result.total) if i == 6 else "")
+        table.add_column(name, justify=justify, footer=footer, **widths[i])
     for line in result.ledger:
         table.add_row(
-            line.part,
+            parts.get(line.part, line.part),
             labels.get(line.rule, line.rule),
             " ".join(x for x in (line.event_id, line.detail) if x) or "",
-            line.ts.isoformat(sep=" ") if line.ts is not None else "",
-            f"{line.base:g}" if line.base is not None else "",
+            line.ts.strftime("%Y-%m-%d") if line.ts is not None else "",
+            _pts(line.base) if line.base is not None else "",
             f"{line.factor:.3f}" if line.factor is not None else "",
-            f"{line.points:+g}",
+            _pts(line.points, sign=True),
             line.note or "",
         )
     return table
@@ -260,7 +281,7 @@ def explain(
         row["ledger"] = [line.as_row() for line in result.ledger]
         console.print_json(json.dumps(row, default=str))
         return
-    console.print(render_explanation(scoring, result, lang))
+    wide.print(render_explanation(scoring, result, lang))
     facts = [
         ("grade", result.grade),
         ("engagement", result.engagement),
