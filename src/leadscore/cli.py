@@ -376,7 +376,7 @@ def demo(
             table.add_row(*(str(row[c]) if row[c] is not None else "" for c in shown))
         console.print(table)
         if best:
-            console.print(
+            wide.print(
                 render_explanation(
                     scoring, api.explain(scoring, dataset, best[0]["lead_id"], when), lang
                 )
