@@ -99,7 +99,7 @@ def _plan(
     columns = _event_columns(model, dataset.events, detail)
     # A validated dataset (leadscore's readers and generator) has unique event ids and no
     # events of unknown leads, so the dedupe window and the join to the leads are skipped.
-    validated = bool(getattr(dataset, "validated", False))
+    validated = dataset.validated
     events = prepare_events(model, dataset.events, lead_ids, as_of, columns, validated=validated)
     plan = EventPlan(model, events, as_of, narrow=not detail, validated=validated)
     table = bl.lead_table(model, leads, dataset.accounts, plan.per_lead(), as_of)
