@@ -6,6 +6,7 @@ Points are given with at most two decimals; the engine works in hundredths of a 
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -96,6 +97,11 @@ class GradeBand(Strict):
     min: float | None = Field(None, description="Lowest fit points for this grade.")
 
 
+def _rising(values: list[float] | list[int]) -> bool:
+    """Each value above the one before (no ties)."""
+    return all(a < b for a, b in pairwise(values))
+
+
 def _check_bands(mins: list[float | None], noun: str, key: str) -> None:
     """Bands are highest first, each but the last with a falling `min`; the last is the default."""
     if not mins:
@@ -103,7 +109,7 @@ def _check_bands(mins: list[float | None], noun: str, key: str) -> None:
     if any(m is None for m in mins[:-1]):
         raise ValueError(f"every {noun} but the last needs `min`")
     values = [m for m in mins[:-1] if m is not None]
-    if values != sorted(values, reverse=True) or len(set(values)) != len(values):
+    if not _rising(values[::-1]):
         raise ValueError(f"{key} `min` values must fall from first to last, got {values}")
     if mins[-1] is not None:
         raise ValueError(f"the last {noun} is the default: leave out its `min`")
@@ -158,7 +164,7 @@ class Steps(Strict):
     @classmethod
     def _ordered(cls, steps: list[Step]) -> list[Step]:
         days = [s.after_days for s in steps]
-        if days != sorted(days) or len(set(days)) != len(days):
+        if not _rising(days):
             raise ValueError(f"step `after_days` must rise, got {days}")
         return steps
 
@@ -297,7 +303,7 @@ class Velocity(Named):
     @classmethod
     def _fastest_first(cls, tiers: list[VelocityTier]) -> list[VelocityTier]:
         days = [t.within_days for t in tiers]
-        if days != sorted(days) or len(set(days)) != len(days):
+        if not _rising(days):
             raise ValueError(
                 f"tiers go from fastest to slowest: `within_days` must rise, got {days}"
             )
@@ -339,7 +345,7 @@ class Behaviour(Strict):
     @classmethod
     def _inactivity_ordered(cls, steps: list[InactivityStep]) -> list[InactivityStep]:
         days = [s.after_days for s in steps]
-        if days != sorted(days) or len(set(days)) != len(days):
+        if not _rising(days):
             raise ValueError(f"inactivity `after_days` must rise, got {days}")
         return steps
 
@@ -383,7 +389,7 @@ class Stakeholders(Strict):
     @classmethod
     def _ordered(cls, tiers: list[StakeholderTier]) -> list[StakeholderTier]:
         mins = [t.min_leads for t in tiers]
-        if mins != sorted(mins) or len(set(mins)) != len(mins):
+        if not _rising(mins):
             raise ValueError(f"`min_leads` must rise from tier to tier, got {mins}")
         return tiers
 
