@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from leadscore.model.scoring import Decay, HalfLife, Linear, NoDecay, Steps, days_to_micros
@@ -32,8 +31,3 @@ def decay_function(decay: Decay) -> DecayFn:
         return step
     assert isinstance(decay, NoDecay)
     return lambda age: 1.0
-
-
-def points_after_decay(base_cents: int, factor: float) -> int:
-    """Hundredths of a point left: base x factor, rounded half up."""
-    return math.floor(base_cents * factor + 0.5)

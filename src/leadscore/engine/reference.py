@@ -244,7 +244,7 @@ class CompiledModel:
             decay, base = rule.decay, rule.cents
             for ev in kept:
                 factor = decay(ages[id(ev)])
-                cents = _round_down(base * factor + 0.5)  # points_after_decay, inlined
+                cents = _round_down(base * factor + 0.5)  # hundredths, rounded half up
                 rule_cents += cents
                 event_lines.append((ev, cents))
                 if cents:
