@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean postgres
 
 install: $(STAMP)
 
@@ -26,8 +26,27 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: lint
+test: lint postgres
 	$(BIN)/pytest -q
+
+# The store tests start a throwaway PostgreSQL server of their own (tests/conftest.py) and
+# need only its binaries; install them on Debian/Ubuntu when missing. The package's own
+# cluster (port 5432) is not wanted: createcluster.d tells the package not to create it.
+SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
+
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  set -e; \
+	  echo "Installing PostgreSQL (apt-get) for the store tests"; \
+	  $(SUDO) mkdir -p /etc/postgresql-common/createcluster.d; \
+	  echo "create_main_cluster = false" \
+	    | $(SUDO) tee /etc/postgresql-common/createcluster.d/leadscore-tests.conf >/dev/null; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  for c in $$(pg_lsclusters -h 2>/dev/null | awk '$$4 == "online" {print $$1 "/" $$2}'); do \
+	    $(SUDO) pg_ctlcluster $${c%/*} $${c#*/} stop || true; \
+	  done; \
+	fi
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -202,16 +202,6 @@ def score(
     )
 
 
-def _label_index(model: ScoringModel, lang: str) -> dict[str, str]:
-    named: list[Any] = [
-        *model.fit.rules,
-        *model.behaviour.rules,
-        *model.behaviour.frequency,
-        *model.behaviour.velocity,
-    ]
-    return {n.name: n.text(lang) for n in named}
-
-
 def _pts(value: float, sign: bool = False) -> str:
     """Points as people read them: 1,904.13, 30, -5.5 (never 1.9e+06)."""
     text = f"{value:+,.2f}" if sign else f"{value:,.2f}"
@@ -224,7 +214,7 @@ _PARTS = {"de": {"fit": "Profil", "behaviour": "Verhalten", "account": "Konto"}}
 def render_explanation(model: ScoringModel, result: Any, lang: str = "en") -> Table:
     """The ledger of one lead as a rich table."""
     head = _LABELS.get(lang, _LABELS["en"])
-    labels = _label_index(model, lang)
+    labels = model.rule_labels(lang)
     parts = _PARTS.get(lang, {})
     title = f"{result.lead_id}: {_pts(result.total)} = " + ", ".join(
         f"{parts.get(p, p)} {_pts(getattr(result, p))}" for p in ("fit", "behaviour", "account")

@@ -576,6 +576,16 @@ class ScoringModel(Strict):
                         )
         return self
 
+    def rule_labels(self, lang: str = "en") -> dict[str, str]:
+        """Readable text of every named rule in `lang`, by rule name (for ledgers)."""
+        named: list[Named] = [
+            *self.fit.rules,
+            *self.behaviour.rules,
+            *self.behaviour.frequency,
+            *self.behaviour.velocity,
+        ]
+        return {n.name: n.text(lang) for n in named}
+
     def fit_fields(self) -> list[str]:
         """Every lead/account field the fit rules and priority read."""
         out = [f for r in self.fit.rules for f in fields_of(r.when)]

@@ -1,0 +1,1 @@
+"""The scoring service: REST API, Segment-compatible tracking, webhooks, scheduler."""

@@ -1,0 +1,199 @@
+"""The FastAPI application behind `leadscore serve`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadscore.service import registry
+from leadscore.service.clock import Clock, utc_now
+from leadscore.service.keys import ApiKey
+from leadscore.service.scoring import Scorer
+from leadscore.service.webhooks import Deliverer
+from leadscore.service.worker import Jobs, Scheduler, Worker
+from leadscore.store.database import Store, open_store
+
+log = logging.getLogger("leadscore.service")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the service runs; every field has a command-line option in `leadscore serve`."""
+
+    database_url: str | None = None
+    rescore_interval: float = 300.0  # seconds between scheduled rescoring; 0 = off
+    max_request_bytes: int = 5 * 1024 * 1024
+    max_batch: int = 10_000
+    webhook_base_delay: float = 10.0
+    webhook_max_attempts: int = 8
+    background: bool = True  # run the worker, jobs, scheduler and webhook threads
+
+
+class Service:
+    """Everything a running service holds: store, clock, scorer and background workers."""
+
+    def __init__(self, settings: Settings, clock: Clock = utc_now, store: Store | None = None):
+        self.settings = settings
+        self.clock = clock
+        self.store = store or open_store(settings.database_url)
+        self.scorer = Scorer(self.store, clock)
+        self.worker = Worker(self.scorer)
+        self.jobs = Jobs(self.scorer, clock)
+        self.scheduler = Scheduler(self.jobs, settings.rescore_interval, self.active_model_id)
+        self.deliverer = Deliverer(
+            self.store,
+            clock,
+            base_delay=settings.webhook_base_delay,
+            max_attempts=settings.webhook_max_attempts,
+        )
+        self.keys: dict[str, ApiKey] = {}  # verified tokens; cleared when a key is revoked
+        self.started = False
+
+    def active_model_id(self) -> int | None:
+        """Id of the published model."""
+        with self.store.read() as conn:
+            return registry.active_id(conn)
+
+    def publish_file(self, path: Path) -> int | None:
+        """Upload and publish a model file unless the same source is already published."""
+        source = path.read_text(encoding="utf-8")
+        with self.store.write() as conn:
+            current = registry.active_id(conn)
+            row = registry.get_model_row(conn, current) if current is not None else None
+            if row is not None and row["source"] == source:
+                return None
+            model_id = registry.add_draft(conn, source, self.clock(), str(path))
+        return self.jobs.publish(model_id)
+
+    def start(self) -> None:
+        """Start the background threads."""
+        if self.started or not self.settings.background:
+            return
+        self.worker.start()
+        self.jobs.start()
+        self.scheduler.start()
+        self.deliverer.start()
+        self.started = True
+
+    def stop(self) -> None:
+        """Stop the background threads and close the store."""
+        if self.started:
+            self.scheduler.stop()
+            self.jobs.stop()
+            self.worker.stop()
+            self.deliverer.stop()
+            self.started = False
+        self.store.close()
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413 before reading them whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        seen = 0
+        refused = False
+
+        async def limited() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            if refused:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes; split it into batches"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for e in exc.errors():
+        loc = [str(p) for p in e["loc"]]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            where, loc = loc[0], loc[1:]
+        else:
+            where = "body"
+        name = ".".join(loc) or where
+        problems.append({"in": where, "field": name, "message": e["msg"]})
+    summary = "; ".join(f"{p['in']} field '{p['field']}': {p['message']}" for p in problems)
+    return JSONResponse({"detail": summary, "errors": problems}, status_code=422)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    model: Path | None = None,
+    service: Service | None = None,
+) -> FastAPI:
+    """The service as an ASGI app; background threads run while the app is being served."""
+    from leadscore.service.routes import events, leads, models, operations, tracking, webhooks
+
+    settings = settings or Settings()
+    svc = service or Service(settings, clock)
+    if model is not None:
+        svc.publish_file(model)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        svc.start()
+        try:
+            yield
+        finally:
+            svc.stop()
+
+    app = FastAPI(
+        title="leadscore",
+        summary="Lead scores kept current from tracking events, explained point by point.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for module in (leads, events, tracking, models, operations, webhooks):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    return app
+
+
+Handler = Callable[[Request], Awaitable[Response]]

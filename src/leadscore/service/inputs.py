@@ -1,0 +1,103 @@
+"""Request bodies: leads, accounts, events and outcomes as the API accepts them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+Scalar = str | int | float | bool | None
+
+
+def naive_utc(value: datetime) -> datetime:
+    """Aware times become naive UTC; naive times are taken as UTC already."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+Timestamp = Annotated[datetime, AfterValidator(naive_utc)]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=10_000)]
+Attributes = dict[Annotated[str, Field(min_length=1, max_length=200)], Scalar]
+
+
+class Body(BaseModel):
+    """Strict request bodies: unknown fields are errors that name the field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class LeadIn(Body):
+    """A lead (person); only the fields given are changed on an existing lead."""
+
+    lead_id: Id
+    email: Text | None = None
+    name: Text | None = None
+    job_title: Text | None = None
+    account_id: Id | None = None
+    company: Text | None = None
+    industry: Text | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    country: Text | None = None
+    source: Text | None = None
+    created_at: Timestamp | None = None
+    stage: Text | None = None
+    attributes: Attributes | None = Field(
+        None, description="Custom attributes, usable by rules by name; null removes one."
+    )
+
+
+class AccountIn(Body):
+    """An account (company); only the fields given are changed on an existing account."""
+
+    account_id: Id
+    name: Text | None = None
+    domain: Text | None = None
+    industry: Text | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None
+    country: Text | None = None
+    priority: Text | None = None
+    attributes: Attributes | None = None
+
+
+class EventIn(Body):
+    """One tracking event; `event_id` makes sending it twice harmless."""
+
+    event_id: Id
+    lead_id: Id
+    type: Annotated[str, Field(min_length=1, max_length=200)]
+    ts: Timestamp
+    url: Text | None = None
+    asset: Text | None = None
+    campaign: Text | None = None
+    channel: Text | None = None
+    content_stage: Text | None = None
+    topic: Text | None = None
+    value: float | None = None
+    attributes: Attributes | None = None
+
+
+class OutcomeIn(Body):
+    """Won or lost, with the deal value; `ts` defaults to now."""
+
+    outcome: Literal["won", "lost"]
+    ts: Timestamp | None = None
+    value: float | None = None
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem: the field's path and what was expected."""
+    parts = []
+    for e in error.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "body"
+        parts.append(f"field '{loc}': {e['msg']}")
+    return "; ".join(parts)
+
+
+def fields_set(item: BaseModel) -> dict[str, Any]:
+    """The fields a client actually sent (so upserts change only those)."""
+    return item.model_dump(exclude_unset=True)

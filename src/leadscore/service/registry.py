@@ -1,0 +1,122 @@
+"""Model versions in the store: drafts, the published one, and the publishing history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from leadscore.engine.reference import CompiledModel
+from leadscore.model.loader import parse_model
+from leadscore.model.scoring import ScoringModel
+from leadscore.store import tables as t
+
+ACTIVE_KEY = "active_model"
+
+
+@dataclass(frozen=True)
+class Active:
+    """The published model: its id in the store, version and compiled form."""
+
+    model_id: int
+    name: str
+    version: str
+    compiled: CompiledModel
+
+    @property
+    def model(self) -> ScoringModel:
+        """The model itself."""
+        return self.compiled.model
+
+
+def add_draft(conn: Connection, source: str, now: datetime, filename: str = "<upload>") -> int:
+    """Validate a model's YAML and store it as a draft; raises ModelError naming line and field."""
+    model = parse_model(source, filename)
+    result = conn.execute(
+        t.models.insert().returning(t.models.c.id),
+        {
+            "name": model.name,
+            "version": model.version,
+            "source": source,
+            "status": "draft",
+            "uploaded_at": now,
+        },
+    )
+    return int(result.scalar_one())
+
+
+def get_model_row(conn: Connection, model_id: int) -> dict[str, Any] | None:
+    """One stored model version, or None."""
+    row = conn.execute(sa.select(t.models).where(t.models.c.id == model_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def list_models(conn: Connection) -> list[dict[str, Any]]:
+    """Every stored model version, newest first, without sources."""
+    cols = [c for c in t.models.columns if c.name != "source"]
+    rows = conn.execute(sa.select(*cols).order_by(t.models.c.id.desc())).mappings()
+    return [dict(r) for r in rows]
+
+
+def active_id(conn: Connection) -> int | None:
+    """Id of the published model, if any."""
+    value = conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == ACTIVE_KEY)).scalar()
+    return int(value) if value is not None else None
+
+
+def set_active(conn: Connection, model_id: int, now: datetime) -> None:
+    """Make `model_id` the published model (the previous one is retired)."""
+    conn.execute(
+        t.models.update()
+        .where(t.models.c.status == "published", t.models.c.id != model_id)
+        .values(status="retired")
+    )
+    conn.execute(
+        t.models.update()
+        .where(t.models.c.id == model_id)
+        .values(status="published", published_at=now)
+    )
+    if conn.execute(sa.select(t.meta.c.key).where(t.meta.c.key == ACTIVE_KEY)).first():
+        conn.execute(t.meta.update().where(t.meta.c.key == ACTIVE_KEY).values(value=str(model_id)))
+    else:
+        conn.execute(t.meta.insert().values(key=ACTIVE_KEY, value=str(model_id)))
+
+
+def previous_published(conn: Connection) -> int | None:
+    """The model published before the current one (the target of a rollback)."""
+    current = active_id(conn)
+    query = (
+        sa.select(t.models.c.id)
+        .where(t.models.c.published_at.is_not(None), t.models.c.id != (current or -1))
+        .order_by(t.models.c.published_at.desc(), t.models.c.id.desc())
+        .limit(1)
+    )
+    value = conn.execute(query).scalar()
+    return int(value) if value is not None else None
+
+
+class Registry:
+    """Compiled models by id, so each version is parsed and compiled once."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[int, Active] = {}
+
+    def load(self, conn: Connection, model_id: int) -> Active:
+        """The compiled model with this id."""
+        found = self._compiled.get(model_id)
+        if found is None:
+            row = get_model_row(conn, model_id)
+            if row is None:
+                raise KeyError(model_id)
+            model = parse_model(row["source"], f"model {model_id}")
+            found = Active(model_id, model.name, model.version, CompiledModel(model))
+            self._compiled[model_id] = found
+        return found
+
+    def active(self, conn: Connection) -> Active | None:
+        """The published model, or None before the first publish."""
+        model_id = active_id(conn)
+        return self.load(conn, model_id) if model_id is not None else None

@@ -1,0 +1,71 @@
+"""Operations: API keys, SLA tasks, and a rescoring run on demand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from leadscore.service import handover, keys
+from leadscore.service.deps import Admin, ServiceDep
+
+router = APIRouter(prefix="/v1", tags=["operations"])
+
+
+class KeyIn(BaseModel):
+    """A new API key: a name to recognise it by and its scopes."""
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Literal["tracking", "admin"]] = Field(min_length=1)
+
+
+@router.post("/keys", status_code=201)
+def create_key(body: KeyIn, service: ServiceDep, _: Admin) -> dict[str, Any]:
+    """Create a key; the token is in this response only (the store keeps its hash)."""
+    with service.store.write() as conn:
+        token = keys.create_key(conn, body.name, list(body.scopes), service.clock())
+    return {"name": body.name, "scopes": sorted(set(body.scopes)), "token": token}
+
+
+@router.get("/keys")
+def list_keys(service: ServiceDep, _: Admin) -> dict[str, Any]:
+    """Every key (without secrets)."""
+    with service.store.read() as conn:
+        return {"items": keys.list_keys(conn)}
+
+
+@router.delete("/keys/{key_id}")
+def revoke_key(key_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
+    """Revoke a key; requests with it fail with 401 from now on."""
+    with service.store.write() as conn:
+        if not keys.revoke(conn, key_id, service.clock()):
+            raise HTTPException(404, f"no active key {key_id}")
+    service.keys.clear()
+    return {"id": key_id, "revoked": True}
+
+
+@router.get("/sla")
+def sla_tasks(
+    service: ServiceDep,
+    _: Admin,
+    status: Literal["open", "met", "breached", "cancelled"] | None = None,
+    lead_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """SLA tasks (S19), soonest deadline first."""
+    with service.store.read() as conn:
+        items = handover.list_tasks(
+            conn, status=status, lead_id=lead_id, limit=limit, offset=offset
+        )
+    return {"items": items}
+
+
+@router.post("/rescore", status_code=202)
+def rescore(service: ServiceDep, _: Admin) -> dict[str, Any]:
+    """Rescore every lead as of now with the published model (what the schedule does)."""
+    job_id = service.scheduler.tick()
+    if job_id is None:
+        raise HTTPException(409, "no model is published yet")
+    return {"job_id": job_id}

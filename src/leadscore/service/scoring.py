@@ -1,0 +1,419 @@
+"""Keeping stored scores current with the engine's reference evaluator (the same semantics).
+
+A rescoring computes outside any write transaction, then writes in a short one: the current
+score, a history line for each change, stage and temperature transitions, SLA tasks and the
+webhook outbox. A score computed as of an earlier instant never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from leadscore.engine.reference import score_many
+from leadscore.engine.result import LeadScore
+from leadscore.service.clock import Clock
+from leadscore.service.registry import Active, Registry
+from leadscore.service.webhooks import Subscriptions
+from leadscore.store import records
+from leadscore.store import tables as t
+from leadscore.store.database import Store
+
+# Causes of a change, as recorded in the history.
+EVENT: Final = "event"
+LEAD: Final = "lead"
+ACCOUNT: Final = "account"
+JOB: Final = "job"
+SCHEDULE: Final = "schedule"
+
+_LABELS: Final = ("grade", "engagement", "cell", "temperature", "stage", "queue")
+
+
+def _cents(value: float | None) -> int | None:
+    return None if value is None else round(value * 100)
+
+
+def score_row(score: LeadScore, model_id: int) -> dict[str, Any]:
+    """The stored form of a score."""
+    return {
+        "lead_id": score.lead_id,
+        "total": score.total,
+        "fit": score.fit,
+        "behaviour": score.behaviour,
+        "account": score.account,
+        "grade": score.grade,
+        "engagement": score.engagement,
+        "cell": score.cell,
+        "temperature": score.temperature,
+        "stage": score.stage,
+        "queue": score.queue,
+        "sla_hours": score.sla_hours,
+        "priority": score.priority,
+        "account_id": score.account_id,
+        "account_score": score.account_score,
+        "primary_interest": score.primary_interest,
+        "interests": score.interests,
+        "model_id": model_id,
+        "model_version": score.model_version,
+        "as_of": score.as_of,
+    }
+
+
+@dataclass
+class Applied:
+    """What one write of scores changed."""
+
+    written: int = 0
+    changed: int = 0
+    skipped: int = 0  # a newer score was already stored
+    transitions: int = 0
+    sla_opened: int = 0
+
+
+@dataclass
+class _Batch:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    cancel: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _is_change(old: dict[str, Any] | None, new: dict[str, Any], coarse: bool) -> bool:
+    if old is None:
+        return True
+    if any(old[name] != new[name] for name in _LABELS):
+        return True
+    if old["model_id"] != new["model_id"]:
+        return True
+    # Decay moves every total a little each tick; scheduled rescoring records whole points.
+    if coarse:
+        return bool(round(old["total"]) != round(new["total"]))
+    return _cents(old["total"]) != _cents(new["total"])
+
+
+class Scorer:
+    """Rescoring of leads: by id (events, edits), queued (dirty leads) and all at once (jobs)."""
+
+    def __init__(self, store: Store, clock: Clock, registry: Registry | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.registry = registry or Registry()
+
+    # -- computing --------------------------------------------------------------------------------
+
+    def compute(
+        self, conn: Connection, active: Active, lead_ids: Sequence[str], as_of: datetime
+    ) -> list[LeadScore]:
+        """Scores of these leads as of `as_of`, plus their account peers when the model counts
+        engaged stakeholders (one lead's events change the others' points then)."""
+        leads = records.lead_records(conn, lead_ids)
+        accounts = {str(r["account_id"]) for r in leads if r.get("account_id") is not None}
+        if accounts and active.compiled.stakeholders is not None:
+            known = {str(r["lead_id"]) for r in leads}
+            peers = [i for i in records.account_lead_ids(conn, accounts) if i not in known]
+            leads.extend(records.lead_records(conn, peers))
+        ids = [str(r["lead_id"]) for r in leads]
+        events = records.event_records(conn, ids, before=as_of)
+        return score_many(
+            active.compiled,
+            leads,
+            events,
+            as_of,
+            accounts=records.account_records(conn, accounts),
+        )
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def apply(
+        self,
+        conn: Connection,
+        active: Active,
+        scores: Sequence[LeadScore],
+        cause: str,
+        cause_ids: dict[str, str | None] | None = None,
+        *,
+        rollup: Iterable[str] = (),
+    ) -> Applied:
+        """Store scores with their history, transitions, SLA tasks and webhooks."""
+        result = Applied()
+        if not scores:
+            return result
+        cause_ids = cause_ids or {}
+        ids = [s.lead_id for s in scores]
+        current: dict[str, dict[str, Any]] = {}
+        for part in records.chunks(ids):
+            for r in conn.execute(
+                sa.select(t.scores).where(t.scores.c.lead_id.in_(part))
+            ).mappings():
+                current[r["lead_id"]] = dict(r)
+        subs = Subscriptions.load(conn)
+        now = self.clock()
+        batch = _Batch()
+        rows: list[dict[str, Any]] = []
+        accounts: set[str] = set(rollup)
+        coarse = cause == SCHEDULE
+        for score in scores:
+            old = current.get(score.lead_id)
+            if old is not None and old["as_of"] > score.as_of:
+                result.skipped += 1
+                continue
+            new = score_row(score, active.model_id)
+            rows.append(new)
+            for acc in (new["account_id"], old["account_id"] if old else None):
+                if acc is not None:
+                    accounts.add(acc)
+            cause_id = cause_ids.get(score.lead_id)
+            if not _is_change(old, new, coarse):
+                continue
+            result.changed += 1
+            self._record_change(conn, subs, batch, old, new, cause, cause_id, now)
+        if rows:
+            stmt = records._insert(conn, t.scores)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["lead_id"],
+                set_={
+                    c.name: stmt.excluded[c.name] for c in t.scores.columns if c.name != "lead_id"
+                },
+            )
+            for part in records.chunks(rows, 500):
+                conn.execute(stmt, list(part))
+        result.written = len(rows)
+        self._write_batch(conn, subs, batch, now)
+        result.transitions = len(batch.transitions)
+        result.sla_opened = len(batch.opened)
+        if accounts:
+            self.roll_up(conn, active, accounts)
+        return result
+
+    def _record_change(
+        self,
+        conn: Connection,
+        subs: Subscriptions,
+        batch: _Batch,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        cause: str,
+        cause_id: str | None,
+        now: datetime,
+    ) -> None:
+        lead_id = new["lead_id"]
+        previous = old["total"] if old is not None else 0.0
+        batch.history.append(
+            {
+                "lead_id": lead_id,
+                "as_of": new["as_of"],
+                "total": new["total"],
+                "delta": round(new["total"] - previous, 2),
+                "grade": new["grade"],
+                "temperature": new["temperature"],
+                "stage": new["stage"],
+                "model_id": new["model_id"],
+                "model_version": new["model_version"],
+                "cause": cause,
+                "cause_id": cause_id,
+            }
+        )
+        summary = {
+            "lead_id": lead_id,
+            "total": new["total"],
+            "previous_total": old["total"] if old is not None else None,
+            "grade": new["grade"],
+            "temperature": new["temperature"],
+            "stage": new["stage"],
+            "queue": new["queue"],
+            "model_version": new["model_version"],
+            "as_of": new["as_of"],
+            "cause": cause,
+            "cause_id": cause_id,
+        }
+        if _cents(previous) != _cents(new["total"]) and subs.wants("score_changed"):
+            subs.enqueue(conn, "score_changed", lead_id, summary, now)
+        for name in ("temperature", "stage"):
+            before = old[name] if old is not None else None
+            if before == new[name]:
+                continue
+            batch.transitions.append(
+                {
+                    "lead_id": lead_id,
+                    "field": name,
+                    "from_value": before,
+                    "to_value": new[name],
+                    "at": new["as_of"],
+                    "model_version": new["model_version"],
+                    "cause": cause,
+                    "cause_id": cause_id,
+                }
+            )
+            if subs.wants(f"{name}_changed"):
+                subs.enqueue(
+                    conn,
+                    f"{name}_changed",
+                    lead_id,
+                    {**summary, "from": before, "to": new[name]},
+                    now,
+                )
+        stage_before = old["stage"] if old is not None else None
+        if stage_before != new["stage"]:
+            batch.cancel.append((lead_id, f"left stage {stage_before} for {new['stage']}"))
+            if new["sla_hours"] is not None:
+                batch.opened.append(
+                    {
+                        "lead_id": lead_id,
+                        "stage": new["stage"],
+                        "queue": new["queue"],
+                        "cell": new["cell"],
+                        "sla_hours": new["sla_hours"],
+                        "opened_at": new["as_of"],
+                        "deadline": new["as_of"] + timedelta(hours=new["sla_hours"]),
+                        "status": "open",
+                    }
+                )
+
+    def _write_batch(
+        self, conn: Connection, subs: Subscriptions, batch: _Batch, now: datetime
+    ) -> None:
+        for table, rows in ((t.score_history, batch.history), (t.transitions, batch.transitions)):
+            for part in records.chunks(rows, 500):
+                conn.execute(table.insert(), list(part))
+        tasks = t.sla_tasks
+        for lead_id, note in batch.cancel:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.lead_id == lead_id, tasks.c.status == "open")
+                .values(status="cancelled", closed_at=now, note=note)
+            )
+        if batch.opened:
+            ids = conn.execute(
+                tasks.insert().returning(tasks.c.id, sort_by_parameter_order=True), batch.opened
+            ).scalars()
+            if subs.wants("sla_opened"):
+                for task_id, task in zip(ids, batch.opened, strict=True):
+                    subs.enqueue(
+                        conn, "sla_opened", task["lead_id"], {"task_id": task_id, **task}, now
+                    )
+
+    def roll_up(self, conn: Connection, active: Active, account_ids: Iterable[str]) -> None:
+        """Recompute the account score of every lead of these accounts from stored totals."""
+        acc = active.model.account
+        rollup = acc.rollup if acc is not None else "sum"
+        s = t.scores
+        totals: dict[str, list[int]] = defaultdict(list)
+        for part in records.chunks(sorted(set(account_ids))):
+            for account_id, total in conn.execute(
+                sa.select(s.c.account_id, s.c.total).where(s.c.account_id.in_(part))
+            ):
+                totals[account_id].append(round(total * 100))
+        updates = [
+            {"a": account_id, "v": (sum(v) if rollup == "sum" else max(v)) / 100}
+            for account_id, v in totals.items()
+        ]
+        if updates:
+            conn.execute(
+                s.update()
+                .where(s.c.account_id == sa.bindparam("a"))
+                .values(account_score=sa.bindparam("v")),
+                updates,
+            )
+
+    # -- entry points -----------------------------------------------------------------------------
+
+    def rescore(
+        self,
+        lead_ids: Sequence[str],
+        cause: str,
+        cause_ids: dict[str, str | None] | None = None,
+        *,
+        rollup: Iterable[str] = (),
+    ) -> Applied:
+        """Rescore these leads as of now and store the result."""
+        with self.store.read() as conn:
+            active = self.registry.active(conn)
+            if active is None:
+                return Applied()
+            as_of = self.clock()
+            scores = self.compute(conn, active, lead_ids, as_of)
+        with self.store.write() as conn:
+            return self.apply(conn, active, scores, cause, cause_ids, rollup=rollup)
+
+    def process_dirty(self, limit: int = 5000, lead_ids: Sequence[str] | None = None) -> int:
+        """Rescore queued leads (at most `limit`, or those of `lead_ids`); returns how many."""
+        with self.store.read() as conn:
+            queued = records.dirty(conn, limit, lead_ids)
+            if not queued:
+                return 0
+            active = self.registry.active(conn)
+            as_of = self.clock()
+            scores = self.compute(conn, active, [q[0] for q in queued], as_of) if active else []
+        causes: dict[str, tuple[str, str | None]] = {q[0]: (q[2], q[3]) for q in queued}
+        by_cause: dict[str, list[LeadScore]] = defaultdict(list)
+        for s in scores:
+            by_cause[causes.get(s.lead_id, (ACCOUNT, None))[0]].append(s)
+        with self.store.write() as conn:
+            if active is not None:
+                for cause, group in by_cause.items():
+                    self.apply(
+                        conn,
+                        active,
+                        group,
+                        cause,
+                        {s.lead_id: causes.get(s.lead_id, (ACCOUNT, None))[1] for s in group},
+                    )
+            records.clear_dirty(conn, [(q[0], q[1]) for q in queued])
+        return len(queued)
+
+    def rescore_all(
+        self,
+        active: Active,
+        cause: str,
+        cause_id: str | None,
+        progress: Callable[[int, int, int], None] | None = None,
+        *,
+        chunk: int = 2000,
+    ) -> Applied:
+        """Rescore every lead with `active`, chunk by chunk, each chunk as of its own now.
+
+        Leads of one account stay in one chunk, so stakeholder counts and roll-ups are whole.
+        """
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(t.leads.c.lead_id, t.leads.c.account_id).order_by(
+                    t.leads.c.account_id, t.leads.c.lead_id
+                )
+            ).all()
+        groups: list[list[str]] = []
+        current: list[str] = []
+        last_account: object = object()
+        for lead_id, account_id in rows:
+            if len(current) >= chunk and (account_id is None or account_id != last_account):
+                groups.append(current)
+                current = []
+            current.append(lead_id)
+            last_account = account_id
+        if current:
+            groups.append(current)
+        total = Applied()
+        done = 0
+        for group in groups:
+            with self.store.read() as conn:
+                as_of = self.clock()
+                scores = self.compute(conn, active, group, as_of)
+            with self.store.write() as conn:
+                applied = self.apply(conn, active, scores, cause, dict.fromkeys(group, cause_id))
+            done += len(group)
+            for name in ("written", "changed", "skipped", "transitions", "sla_opened"):
+                setattr(total, name, getattr(total, name) + getattr(applied, name))
+            if progress is not None:
+                progress(done, len(rows), total.changed)
+        return total
+
+
+def dumps(value: Any) -> str:
+    """JSON text with datetimes in ISO 8601."""
+    return json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))

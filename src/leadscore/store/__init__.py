@@ -1,0 +1,1 @@
+"""Persistence for the service: SQLAlchemy Core tables, Alembic migrations, SQLite or PostgreSQL."""

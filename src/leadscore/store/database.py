@@ -1,0 +1,95 @@
+"""The store: a SQLAlchemy engine on SQLite (embedded default) or PostgreSQL, migrated by Alembic."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+
+DEFAULT_URL: Final = "sqlite:///leadscore.db"
+URL_VARIABLE: Final = "LEADSCORE_DATABASE_URL"
+MIGRATIONS: Final = Path(__file__).parent / "migrations"
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: the argument, else $LEADSCORE_DATABASE_URL, else ./leadscore.db."""
+    url = url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    # psycopg 3 is the driver we ship; plain postgresql:// URLs mean it.
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling skips BEGIN before reads and DDL; turning it off
+    # and emitting BEGIN ourselves (see `_sqlite_begin`) makes every transaction real.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer; NORMAL sync survives a killed process.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+class Store:
+    """Connections to the service database; writes are serialized on SQLite."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = database_url(url)
+        self.engine: Engine = sa.create_engine(self.url, future=True, pool_pre_ping=True)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
+        # SQLite has one writer; queueing here avoids busy errors under load.
+        self._write_lock = threading.Lock()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on any error."""
+        with self._write_lock if self.is_sqlite else _nothing(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def open_store(url: str | None = None) -> Store:
+    """A migrated store at `url` (see `database_url`)."""
+    store = Store(url)
+    store.migrate()
+    return store

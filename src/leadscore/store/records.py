@@ -1,0 +1,357 @@
+"""Reading and writing leads, accounts, events and outcomes in the store.
+
+Rows handed in are already validated (the service validates request bodies); rows handed out
+are engine records: canonical columns plus custom attributes as ordinary fields.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from leadscore import schema
+from leadscore.store import tables as t
+
+Record = dict[str, Any]
+
+LEAD_FIELDS: Final = tuple(c.name for c in schema.LEADS)
+ACCOUNT_FIELDS: Final = tuple(c.name for c in schema.ACCOUNTS)
+EVENT_FIELDS: Final = tuple(c.name for c in schema.EVENTS)
+# SQLite allows 32,766 bound parameters; chunks stay far below it on every backend.
+CHUNK: Final = 900
+
+# Dirty marks only need to differ between changes of one lead; a counter seeded from the
+# clock keeps them increasing across restarts too.
+_marks = itertools.count(time.time_ns() // 1000)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    # Upserts are dialect-specific in SQLAlchemy; both dialects spell them alike.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _record(row: Any, fields: Sequence[str]) -> Record:
+    record = {name: row[name] for name in fields}
+    for name, value in (row["attributes"] or {}).items():
+        record.setdefault(name, value)
+    return record
+
+
+# -- leads and accounts ---------------------------------------------------------------------------
+
+
+def _merge(
+    table: sa.Table,
+    key: str,
+    fields: Sequence[str],
+    existing: Mapping[str, Any] | None,
+    update: Mapping[str, Any],
+    now: datetime,
+) -> Record:
+    # Given fields replace stored ones; attributes merge key by key (None removes one).
+    row: Record = {name: None for name in fields}
+    attributes: dict[str, Any] = {}
+    if existing is not None:
+        row.update({name: existing[name] for name in fields})
+        attributes = dict(existing["attributes"] or {})
+    for name, value in update.items():
+        if name == "attributes":
+            for attr, attr_value in (value or {}).items():
+                if attr_value is None:
+                    attributes.pop(attr, None)
+                else:
+                    attributes[attr] = attr_value
+        elif name in row:
+            row[name] = value
+    row[key] = update[key]
+    row["attributes"] = attributes
+    row["updated_at"] = now
+    return row
+
+
+def _upsert(
+    conn: Connection,
+    table: sa.Table,
+    key: str,
+    fields: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> dict[str, Record | None]:
+    """Merge `rows` into `table`; returns each key's row as it was before (None if new)."""
+    merged: dict[str, Record] = {}
+    before: dict[str, Record | None] = {}
+    for part in chunks([r[key] for r in rows]):
+        for r in conn.execute(sa.select(table).where(table.c[key].in_(part))).mappings():
+            before[r[key]] = dict(r)
+    for update in rows:
+        ident = update[key]
+        previous = merged.get(ident) or before.get(ident)
+        merged[ident] = _merge(table, key, fields, previous, update, now)
+        before.setdefault(ident, None)
+    if merged:
+        stmt = _insert(conn, table)
+        columns = [c.name for c in table.columns if c.name != key]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[key], set_={c: stmt.excluded[c] for c in columns}
+        )
+        conn.execute(stmt, list(merged.values()))
+    return before
+
+
+def upsert_leads(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> dict[str, Record | None]:
+    """Insert or merge leads; returns each lead's previous row (None if new)."""
+    return _upsert(conn, t.leads, "lead_id", LEAD_FIELDS, rows, now)
+
+
+def upsert_accounts(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> dict[str, Record | None]:
+    """Insert or merge accounts; returns each account's previous row (None if new)."""
+    return _upsert(conn, t.accounts, "account_id", ACCOUNT_FIELDS, rows, now)
+
+
+def ensure_leads(conn: Connection, lead_ids: Iterable[str], now: datetime) -> list[str]:
+    """Create bare leads for ids not yet known (tracking SDKs send events before identify)."""
+    wanted = sorted(set(lead_ids))
+    known = existing_ids(conn, t.leads, "lead_id", wanted)
+    new = [i for i in wanted if i not in known]
+    if new:
+        conn.execute(
+            t.leads.insert(), [{"lead_id": i, "attributes": {}, "updated_at": now} for i in new]
+        )
+    return new
+
+
+def existing_ids(conn: Connection, table: sa.Table, key: str, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` exist in `table`."""
+    found: set[str] = set()
+    for part in chunks(list(ids)):
+        found.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(part))).scalars())
+    return found
+
+
+def get_lead(conn: Connection, lead_id: str) -> Record | None:
+    """One lead as stored (canonical fields and `attributes`), or None."""
+    row = conn.execute(sa.select(t.leads).where(t.leads.c.lead_id == lead_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def get_account(conn: Connection, account_id: str) -> Record | None:
+    """One account as stored, or None."""
+    row = (
+        conn.execute(sa.select(t.accounts).where(t.accounts.c.account_id == account_id))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def lead_records(conn: Connection, lead_ids: Sequence[str]) -> list[Record]:
+    """Engine records of these leads (unknown ids are left out)."""
+    out: list[Record] = []
+    for part in chunks(list(lead_ids)):
+        rows = conn.execute(sa.select(t.leads).where(t.leads.c.lead_id.in_(part))).mappings()
+        out.extend(_record(r, LEAD_FIELDS) for r in rows)
+    return out
+
+
+def account_records(conn: Connection, account_ids: Iterable[str]) -> list[Record]:
+    """Engine records of these accounts."""
+    out: list[Record] = []
+    for part in chunks(sorted(set(account_ids))):
+        rows = conn.execute(
+            sa.select(t.accounts).where(t.accounts.c.account_id.in_(part))
+        ).mappings()
+        out.extend(_record(r, ACCOUNT_FIELDS) for r in rows)
+    return out
+
+
+def account_lead_ids(conn: Connection, account_ids: Iterable[str]) -> list[str]:
+    """Ids of every lead of these accounts."""
+    out: list[str] = []
+    for part in chunks(sorted(set(account_ids))):
+        out.extend(
+            conn.execute(
+                sa.select(t.leads.c.lead_id).where(t.leads.c.account_id.in_(part))
+            ).scalars()
+        )
+    return out
+
+
+_EVENT_SELECT: Final = [t.events.c[name] for name in EVENT_FIELDS] + [t.events.c.attributes]
+
+
+def event_records(
+    conn: Connection, lead_ids: Sequence[str], before: datetime | None = None
+) -> list[Record]:
+    """Engine records of these leads' events (only those before `before` when given)."""
+    out: list[Record] = []
+    for part in chunks(list(lead_ids)):
+        query = sa.select(*_EVENT_SELECT).where(t.events.c.lead_id.in_(part))
+        if before is not None:
+            query = query.where(t.events.c.ts < before)
+        for row in conn.execute(query):
+            record = dict(zip(EVENT_FIELDS, row, strict=False))
+            attributes = row[-1]
+            if attributes:
+                for name, value in attributes.items():
+                    record.setdefault(name, value)
+            out.append(record)
+    return out
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ingested:
+    """What an ingest did: event ids accepted, and those already stored (duplicates)."""
+
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    lead_ids: list[str] = field(default_factory=list)
+
+
+def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime) -> Ingested:
+    """Append events; an event id already stored (or repeated in `rows`) counts once."""
+    result = Ingested()
+    if not rows:
+        return result
+    payload = []
+    for row in rows:
+        record = {name: row.get(name) for name in EVENT_FIELDS}
+        record["attributes"] = row.get("attributes") or {}
+        record["received_at"] = now
+        payload.append(record)
+    stmt = (
+        _insert(conn, t.events)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(t.events.c.event_id, t.events.c.lead_id)
+    )
+    inserted: set[str] = set()
+    leads: dict[str, None] = {}
+    for part in chunks(payload, 500):
+        for event_id, lead_id in conn.execute(stmt, list(part)):
+            inserted.add(event_id)
+            leads[lead_id] = None
+    for row in rows:
+        eid = row["event_id"]
+        if eid in inserted:
+            result.accepted.append(eid)
+            inserted.discard(eid)  # a repeat within the batch is a duplicate
+        else:
+            result.duplicates.append(eid)
+    result.lead_ids = list(leads)
+    return result
+
+
+def mark_dirty(
+    conn: Connection, lead_ids: Iterable[str], cause: str, cause_id: str | None = None
+) -> None:
+    """Queue leads for rescoring, in the caller's transaction (so a crash loses nothing)."""
+    rows = [
+        {"lead_id": i, "mark": next(_marks), "cause": cause, "cause_id": cause_id}
+        for i in dict.fromkeys(lead_ids)
+    ]
+    if not rows:
+        return
+    stmt = _insert(conn, t.dirty_leads)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["lead_id"],
+        set_={
+            "mark": stmt.excluded.mark,
+            "cause": stmt.excluded.cause,
+            "cause_id": stmt.excluded.cause_id,
+        },
+    )
+    for part in chunks(rows, 500):
+        conn.execute(stmt, list(part))
+
+
+def dirty(
+    conn: Connection, limit: int, lead_ids: Sequence[str] | None = None
+) -> list[tuple[str, int, str, str | None]]:
+    """Queued leads (all, or those of `lead_ids`) as (lead_id, mark, cause, cause_id)."""
+    d = t.dirty_leads
+    query = sa.select(d.c.lead_id, d.c.mark, d.c.cause, d.c.cause_id)
+    if lead_ids is None:
+        return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query.limit(limit))]
+    out: list[tuple[str, int, str, str | None]] = []
+    for part in chunks(list(lead_ids)):
+        rows = conn.execute(query.where(d.c.lead_id.in_(part)))
+        out.extend((r[0], r[1], r[2], r[3]) for r in rows)
+    return out
+
+
+def clear_dirty(conn: Connection, marks: Sequence[tuple[str, int]]) -> None:
+    """Forget dirty leads whose mark is unchanged (newer changes stay queued)."""
+    if marks:
+        d = t.dirty_leads
+        conn.execute(
+            d.delete().where(d.c.lead_id == sa.bindparam("l"), d.c.mark == sa.bindparam("m")),
+            [{"l": lead, "m": mark} for lead, mark in marks],
+        )
+
+
+# -- outcomes and erasure -----------------------------------------------------------------------
+
+
+def add_outcome(conn: Connection, row: Mapping[str, Any], now: datetime) -> int:
+    """Record won/lost for a lead; returns the outcome's id."""
+    result = conn.execute(
+        t.outcomes.insert().returning(t.outcomes.c.id),
+        {**row, "recorded_at": now},
+    )
+    return int(result.scalar_one())
+
+
+_LEAD_TABLES: Final = (
+    t.events,
+    t.outcomes,
+    t.scores,
+    t.score_history,
+    t.transitions,
+    t.sla_tasks,
+    t.dirty_leads,
+    t.webhook_deliveries,
+)
+
+
+def lead_data(conn: Connection, lead_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Everything stored about one lead, table by table (GDPR access)."""
+    out: dict[str, list[dict[str, Any]]] = {
+        "lead": [
+            dict(r)
+            for r in conn.execute(sa.select(t.leads).where(t.leads.c.lead_id == lead_id)).mappings()
+        ]
+    }
+    for table in _LEAD_TABLES:
+        query = sa.select(table).where(table.c.lead_id == lead_id)
+        order = [c for c in table.primary_key.columns]
+        out[table.name] = [dict(r) for r in conn.execute(query.order_by(*order)).mappings()]
+    return out
+
+
+def erase_lead(conn: Connection, lead_id: str) -> dict[str, int]:
+    """Delete a lead and everything stored about it (GDPR erasure); counts per table."""
+    counts = {}
+    for table in (*_LEAD_TABLES, t.leads):
+        counts[table.name] = conn.execute(table.delete().where(table.c.lead_id == lead_id)).rowcount
+    return counts
