@@ -373,6 +373,143 @@ def demo(
             )
     console.print(f"scores written to {out}", highlight=False)
 
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="LEADSCORE_DATABASE_URL",
+        help="Database URL: sqlite:///path.db (default ./leadscore.db) or postgresql://...",
+        show_envvar=True,
+    ),
+]
+
+
+@app.command()
+def serve(
+    db: DbOpt = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Publish this model file at start (if not already live)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    rescore_every: Annotated[
+        float,
+        typer.Option(help="Seconds between rescoring every lead as of now (decay, SLA); 0 = off."),
+    ] = 300.0,
+    max_request_bytes: Annotated[
+        int, typer.Option(help="Largest request body accepted (413 above).")
+    ] = 5 * 1024 * 1024,
+    max_batch: Annotated[int, typer.Option(help="Most events or messages in one batch.")] = 10_000,
+    bootstrap_key: Annotated[
+        bool,
+        typer.Option(
+            "--bootstrap-key/--no-bootstrap-key",
+            help="When the store has no API key yet, create an admin key and print it once.",
+        ),
+    ] = True,
+) -> None:
+    """Run the scoring service: REST API, Segment-compatible tracking, webhooks (docs at /docs)."""
+    import uvicorn
+
+    from leadscore.service.app import Service, Settings, create_app
+    from leadscore.service.keys import create_key, list_keys
+
+    settings = Settings(
+        database_url=db,
+        rescore_interval=rescore_every,
+        max_request_bytes=max_request_bytes,
+        max_batch=max_batch,
+    )
+    try:
+        service = Service(settings)
+        if bootstrap_key:
+            with service.store.write() as conn:
+                if not list_keys(conn):
+                    token = create_key(conn, "bootstrap admin", ["admin"], service.clock())
+                    err.print(f"created admin API key (shown once): {token}", highlight=False)
+        fastapi_app = create_app(settings, model=model, service=service)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from exc
+    err.print(f"leadscore serving on http://{host}:{port} (API docs at /docs)", highlight=False)
+    uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
+
+
+keys_app = typer.Typer(help="API keys of the service: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="A name to recognise the key by.")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="tracking (ingest only) or admin (everything); repeatable."),
+    ],
+    db: DbOpt = None,
+) -> None:
+    """Create an API key and print its token (stored hashed; shown only now)."""
+    from leadscore.service.clock import utc_now
+    from leadscore.service.keys import create_key
+    from leadscore.store.database import open_store
+
+    store = open_store(db)
+    try:
+        with store.write() as conn:
+            token = create_key(conn, name, scope, utc_now())
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        store.close()
+    console.print(token, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOpt = None) -> None:
+    """List API keys (without their secrets)."""
+    from leadscore.service.keys import list_keys
+    from leadscore.store.database import open_store
+
+    store = open_store(db)
+    try:
+        with store.read() as conn:
+            rows = list_keys(conn)
+    finally:
+        store.close()
+    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["name"]),
+            str(r["prefix"]),
+            " ".join(r["scopes"]),  # type: ignore[arg-type]
+            str(r["created_at"]),
+            str(r["revoked_at"] or ""),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id (see `leadscore keys list`).")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke an API key."""
+    from leadscore.service.clock import utc_now
+    from leadscore.service.keys import revoke
+    from leadscore.store.database import open_store
+
+    store = open_store(db)
+    try:
+        with store.write() as conn:
+            found = revoke(conn, key_id, utc_now())
+    finally:
+        store.close()
+    if not found:
+        raise _fail(f"no active key {key_id}")
+    console.print(f"key {key_id} revoked", highlight=False)
+
+
 
 def main() -> None:
     """Entry point of the `leadscore` console script."""

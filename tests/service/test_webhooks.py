@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import itertools
 import json
 import random
 import socket
@@ -12,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -83,7 +85,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def url(self, path: str = "/hook") -> str:
@@ -201,7 +203,7 @@ def test_create_webhook_rejects_bad_input_naming_the_field(
 
 
 def test_deliveries_rejects_an_unknown_status(store: Store) -> None:
-    with store.read() as conn, pytest.raises(ValueError, match="^status: "):
+    with store.read() as conn, pytest.raises(ValueError, match=r"^status: "):
         wh.deliveries(conn, 1, 10, "sent")
 
 
@@ -273,7 +275,7 @@ def test_enqueue_many_writes_one_row_per_event_and_subscriber(store: Store) -> N
     with store.write() as conn:
         subs = wh.Subscriptions.load(conn)
         assert subs.enqueue_many(conn, events) == 3
-        with pytest.raises(ValueError, match="^topic: "):
+        with pytest.raises(ValueError, match=r"^topic: "):
             subs.enqueue(conn, "lead_created", "L1", {}, T0)
     assert [d["lead_id"] for d in log(store, scores)] == ["L1"]
     assert [(d["topic"], d["lead_id"]) for d in log(store, slas)] == [
@@ -359,7 +361,7 @@ def test_failures_back_off_exponentially_then_deliver(
         clock.now = delivery["next_attempt_at"] - timedelta(microseconds=1)
         assert deliverer.deliver_due() == 0
         clock.now = delivery["next_attempt_at"]
-    for earlier, later in zip(delays, delays[1:], strict=False):
+    for earlier, later in itertools.pairwise(delays):
         assert 2 / 1.1 <= later / earlier <= 2 * 1.1
 
     assert deliverer.deliver_due() == 1
@@ -491,6 +493,59 @@ def test_batches_are_oldest_first_and_bounded(
     assert len(log(store, webhook_id, "delivered")) == 5
     with store.read() as conn:
         assert [d["payload"]["data"]["n"] for d in wh.deliveries(conn, webhook_id, 2)] == [4, 3]
+
+
+class ReadsThen:
+    """A store whose reads run `after` once they end: another process slipping in."""
+
+    def __init__(self, store: Store, after: Callable[[], object]) -> None:
+        self.store = store
+        self.after = after
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.store.read() as conn:
+            yield conn
+        self.after()
+
+    def write(self) -> AbstractContextManager[sa.Connection]:
+        return self.store.write()
+
+
+def test_a_delivery_read_by_two_deliverers_is_sent_by_one(
+    database_url: str, receiver: Receiver, make_deliverer: MakeDeliverer
+) -> None:
+    store = open_store(database_url)
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold_the_first(_: Received) -> None:
+        if not arrived.is_set():
+            arrived.set()
+            release.wait(10)
+
+    try:
+        webhook_id = add_webhook(store, receiver.url())
+        for i in range(3):
+            announce(store, "score_changed", {"n": i})
+        second = make_deliverer(store=store)
+        sending = threading.Thread(target=second.deliver_due, daemon=True)
+
+        def second_claims_and_starts_sending() -> None:
+            sending.start()
+            assert arrived.wait(10)
+
+        receiver.on_request = hold_the_first
+        # The first reads the due rows; before it claims them the second claims them all
+        # and is still sending (so they are still pending) when the first tries.
+        first = make_deliverer(store=ReadsThen(store, second_claims_and_starts_sending))
+        assert first.deliver_due() == 0
+        release.set()
+        sending.join(10)
+        assert sorted(r.json["data"]["n"] for r in receiver.requests) == [0, 1, 2]
+        assert len(log(store, webhook_id, "delivered")) == 3
+    finally:
+        release.set()
+        store.close()
 
 
 def test_two_deliverers_never_send_the_same_delivery(
