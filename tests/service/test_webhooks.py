@@ -606,6 +606,40 @@ def test_the_thread_delivers_promptly_on_wake(
     assert time.monotonic() - started < 1.0
 
 
+def test_stopping_mid_batch_hands_the_rest_back_at_once(
+    store: Store, clock: FakeClock, receiver: Receiver, make_deliverer: MakeDeliverer
+) -> None:
+    webhook_id = add_webhook(store, receiver.url())
+    for i in range(3):
+        announce(store, "score_changed", {"n": i})
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold(_: Received) -> None:
+        arrived.set()
+        release.wait(10)
+
+    receiver.on_request = hold
+    deliverer = make_deliverer()
+    deliverer.start()
+    try:
+        assert arrived.wait(5)
+        stopping = threading.Thread(target=deliverer.stop)
+        stopping.start()
+        time.sleep(0.1)  # stop() has asked; the first request is still in flight
+    finally:
+        release.set()
+    stopping.join(5)
+    assert not stopping.is_alive()
+    assert len(receiver.requests) == 1
+    rows = {d["payload"]["data"]["n"]: d for d in log(store, webhook_id)}
+    assert rows[0]["status"] == "delivered"
+    for n in (1, 2):
+        # Unsent and unpenalised, due now rather than when the claim would have lapsed.
+        assert rows[n]["status"] == "pending"
+        assert rows[n]["attempts"] == 0
+        assert rows[n]["next_attempt_at"] == clock.now
+
+
 def test_prune_deliveries_keeps_pending_and_recent(
     store: Store, clock: FakeClock, receiver: Receiver, make_deliverer: MakeDeliverer
 ) -> None:
