@@ -15,7 +15,8 @@ YAML = {"content-type": "application/yaml"}
 def stricter(source: str) -> str:
     """The starter model, version 2.0, with a much higher bar for SQL and MQL."""
     out = source.replace('version: "1.0"', 'version: "2.0"')
-    out = out.replace("when: {min_total: 70, grade: [A, B]}", "when: {min_total: 500, grade: [A, B]}")
+    sql = "when: {min_total: 70, grade: [A, B]}"
+    out = out.replace(sql, sql.replace("70", "500"))
     return out.replace("when: {min_total: 40}", "when: {min_total: 400}")
 
 

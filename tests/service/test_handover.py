@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from servicekit import MODELS, T0, Receiver, Running
 
 from leadscore.service.webhooks import verify_signature
+from servicekit import MODELS, T0, Receiver, Running
 
 STARTER = (MODELS / "starter.yaml").read_text()
 CEO = {"lead_id": "L1", "job_title": "CEO", "employees": 500, "industry": "Software"}

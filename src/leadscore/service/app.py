@@ -111,6 +111,7 @@ class BodyLimit:
                 return
         seen = 0
         refused = False
+        started = False
 
         async def limited() -> Message:
             nonlocal seen, refused
@@ -122,11 +123,23 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        async def guarded(message: Message) -> None:
+            # FastAPI turns any error while reading the body into its own 400 response;
+            # once the limit is exceeded, that response is dropped for the 413 below.
+            nonlocal started
             if refused:
-                await self._refuse(send)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except _TooLarge:
+            if not refused:
+                raise
+        if refused and not started:
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(
@@ -153,8 +166,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             where, loc = loc[0], loc[1:]
         else:
             where = "body"
+        message = e["msg"]
+        if e["type"] == "json_invalid":
+            # The location is the character position, not a field.
+            position = f" at character {loc[0]}" if loc else ""
+            reason = (e.get("ctx") or {}).get("error")
+            message = f"{message}{position}" + (f": {reason}" if reason else "")
+            loc = []
         name = ".".join(loc) or where
-        problems.append({"in": where, "field": name, "message": e["msg"]})
+        problems.append({"in": where, "field": name, "message": message})
     summary = "; ".join(f"{p['in']} field '{p['field']}': {p['message']}" for p in problems)
     return JSONResponse({"detail": summary, "errors": problems}, status_code=422)
 

@@ -7,20 +7,33 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-Scalar = str | int | float | bool | None
-
 
 def naive_utc(value: datetime) -> datetime:
     """Aware times become naive UTC; naive times are taken as UTC already."""
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise ValueError("timestamp out of range once converted to UTC") from None
+    return value
+
+
+def no_nul(value: str) -> str:
+    """PostgreSQL text cannot hold NUL characters; refuse them on every backend alike."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
     return value
 
 
 Timestamp = Annotated[datetime, AfterValidator(naive_utc)]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=10_000)]
-Attributes = dict[Annotated[str, Field(min_length=1, max_length=200)], Scalar]
+Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
+Name = Id  # event types and attribute names: the same limits as ids
+Text = Annotated[str, Field(max_length=10_000), AfterValidator(no_nul)]
+# The store's integers are 64-bit; NaN and infinity are no JSON and no amount.
+Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Scalar = Annotated[str, AfterValidator(no_nul)] | int | Number | bool | None
+Attributes = dict[Name, Scalar]
 
 
 class Body(BaseModel):
@@ -39,8 +52,8 @@ class LeadIn(Body):
     account_id: Id | None = None
     company: Text | None = None
     industry: Text | None = None
-    employees: int | None = None
-    annual_revenue: float | None = None
+    employees: Integer | None = None
+    annual_revenue: Number | None = None
     country: Text | None = None
     source: Text | None = None
     created_at: Timestamp | None = None
@@ -57,8 +70,8 @@ class AccountIn(Body):
     name: Text | None = None
     domain: Text | None = None
     industry: Text | None = None
-    employees: int | None = None
-    annual_revenue: float | None = None
+    employees: Integer | None = None
+    annual_revenue: Number | None = None
     country: Text | None = None
     priority: Text | None = None
     attributes: Attributes | None = None
@@ -69,7 +82,7 @@ class EventIn(Body):
 
     event_id: Id
     lead_id: Id
-    type: Annotated[str, Field(min_length=1, max_length=200)]
+    type: Name
     ts: Timestamp
     url: Text | None = None
     asset: Text | None = None
@@ -77,7 +90,7 @@ class EventIn(Body):
     channel: Text | None = None
     content_stage: Text | None = None
     topic: Text | None = None
-    value: float | None = None
+    value: Number | None = None
     attributes: Attributes | None = None
 
 
@@ -86,7 +99,7 @@ class OutcomeIn(Body):
 
     outcome: Literal["won", "lost"]
     ts: Timestamp | None = None
-    value: float | None = None
+    value: Number | None = None
 
 
 def describe(error: ValidationError) -> str:

@@ -287,9 +287,6 @@ class Subscriptions:
                 by_topic.setdefault(topic, []).append(webhook_id)
         return cls(by_topic)
 
-    def __bool__(self) -> bool:
-        return bool(self._by_topic)
-
     def wants(self, topic: str) -> bool:
         """Whether any active webhook subscribes to `topic`."""
         return topic in self._by_topic

@@ -140,9 +140,10 @@ def list_leads(
         filters.append(s.c.total < max_score)
     if filters:
         query = query.where(*filters)
+    # Leads not scored yet come last either way, on SQLite and PostgreSQL alike.
     orders: dict[str, list[Any]] = {
-        "score": [s.c.total.asc(), lead.c.lead_id],
-        "-score": [s.c.total.desc(), lead.c.lead_id],
+        "score": [s.c.total.asc().nulls_last(), lead.c.lead_id],
+        "-score": [s.c.total.desc().nulls_last(), lead.c.lead_id],
         "lead_id": [lead.c.lead_id],
         "updated": [lead.c.updated_at.desc(), lead.c.lead_id],
     }

@@ -1,7 +1,265 @@
-"""Segment-compatible tracking endpoints (being written)."""
+"""Segment-compatible tracking endpoints: existing Segment SDKs feed leadscore unchanged.
+
+Point an SDK's host at the service and use a leadscore key with the tracking (or admin) scope
+as the write key: SDKs send it as `Authorization: Basic base64("<key>:")`. Like Segment, the
+answer is 200 whenever the request could be read, saying per message what was taken; invalid
+JSON is a 400, bodies too large (also once un-gzipped) a 413. The mapping of messages to
+leads, accounts and events is in `leadscore.service.segment`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import math
+import zlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from leadscore.service import ingest, scoring, segment
+from leadscore.service.deps import ServiceDep, Tracking, get_service
+from leadscore.store import records
+from leadscore.store import tables as t
+
+if TYPE_CHECKING:
+    from leadscore.service.app import Service
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
+
+Report = dict[str, Any]
+
+
+# -- reading the body -----------------------------------------------------------------------------
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Un-gzip a body (every member), refusing with 413 once it grows past `limit` bytes."""
+    out = bytearray()
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            # max_length stops a small bomb from inflating to gigabytes before we look.
+            out += inflater.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise HTTPException(400, f"body is not valid gzip: {exc}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise HTTPException(
+                413, f"request body larger than {limit} bytes once un-gzipped; send smaller batches"
+            )
+        if not inflater.eof:
+            raise HTTPException(400, "body is not valid gzip: it ends early")
+        data = inflater.unused_data
+    return bytes(out)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:30]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def json_body(request: Request) -> Any:
+    """The request body as JSON, un-gzipped when `Content-Encoding: gzip` (as SDKs send it)."""
+    data = await request.body()
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        data = gunzip(data, get_service(request).settings.max_request_bytes)
+    elif encoding not in ("", "identity"):
+        raise HTTPException(415, f"Content-Encoding '{encoding}' is not supported; use gzip")
+    try:
+        # NaN, infinity and overlong numbers are no JSON, and the database refuses them.
+        return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise HTTPException(400, f"invalid JSON: {exc}") from None
+
+
+Payload = Annotated[Any, Depends(json_body)]
+
+
+# -- merging identities ---------------------------------------------------------------------------
+
+# A lead dropped after a merge takes its scores with it; its webhook deliveries stay, as they
+# are the record of what subscribers were told.
+_DROPPED_WITH_LEAD = (
+    t.scores,
+    t.score_history,
+    t.transitions,
+    t.sla_tasks,
+    t.dirty_leads,
+    t.leads,
+)
+
+
+def _is_bare(conn: sa.Connection, lead: dict[str, Any]) -> bool:
+    # Bare: nothing but its id, as `ensure_leads` creates it for an anonymous visitor.
+    if any(lead[name] is not None for name in records.LEAD_FIELDS if name != "lead_id"):
+        return False
+    if lead["attributes"]:
+        return False
+    outcome = conn.execute(
+        sa.select(t.outcomes.c.id).where(t.outcomes.c.lead_id == lead["lead_id"]).limit(1)
+    ).first()
+    return outcome is None
+
+
+def merge_leads(service: Service, merges: Sequence[tuple[str, str]], *, sync: bool) -> list[str]:
+    """Move the events of each first id to the second, in order, in one transaction.
+
+    The first lead is dropped if nothing else is known about it (no fields, attributes or
+    outcomes), else kept without its events. Returns the leads to rescore.
+    """
+    affected: list[str] = []
+    now = service.clock()
+    with service.store.write() as conn:
+        for source, target in merges:
+            if source == target:
+                continue
+            records.ensure_leads(conn, [target], now)
+            moved = conn.execute(
+                t.events.update().where(t.events.c.lead_id == source).values(lead_id=target)
+            ).rowcount
+            lead = records.get_lead(conn, source)
+            if lead is not None and _is_bare(conn, lead):
+                for table in _DROPPED_WITH_LEAD:
+                    conn.execute(table.delete().where(table.c.lead_id == source))
+            elif lead is not None and moved:
+                affected.append(source)  # its events left: its score drops
+            if moved:
+                affected.append(target)
+        records.mark_dirty(conn, affected, scoring.LEAD)
+    if sync and affected:
+        service.scorer.process_dirty(lead_ids=affected)
+    elif affected:
+        service.worker.wake()
+    return affected
+
+
+# -- processing -----------------------------------------------------------------------------------
+
+
+def process(
+    service: Service,
+    messages: Sequence[Any],
+    *,
+    kind: str | None = None,
+    sent_at: object = None,
+    context: object = None,
+    sync: bool,
+) -> Report:
+    """Take messages in order: accounts, leads and merges first, then all events in one go."""
+    received = service.clock()
+    leads: list[dict[str, Any]] = []
+    accounts: list[dict[str, Any]] = []
+    merges: list[tuple[str, str]] = []
+    events: list[tuple[int, dict[str, Any]]] = []
+    rejected: list[ingest.Rejected] = []
+    for index, raw in enumerate(messages):
+        message = segment.with_batch_context(raw, context)
+        try:
+            mapped = segment.map_message(message, received=received, kind=kind, sent_at=sent_at)
+        except segment.MappingError as exc:
+            rejected.append(ingest.Rejected(index, str(exc), segment.message_id(raw)))
+            continue
+        leads.extend(mapped.leads)
+        accounts.extend(mapped.accounts)
+        merges.extend(mapped.merges)
+        events.extend((index, row) for row in mapped.events)
+    # An anonymous id merged anywhere in this batch is the user already: its events of this
+    # batch go straight to the user (the stored ones move in `merge_leads`).
+    final = segment.resolve(merges)
+    events = [
+        (i, {**row, "lead_id": final.get(row["lead_id"], row["lead_id"])}) for i, row in events
+    ]
+    if accounts:
+        ingest.upsert_accounts(service, accounts, sync=sync)
+    if leads:
+        ingest.upsert_leads(service, leads, sync=sync)
+    if merges:
+        merge_leads(service, merges, sync=sync)
+    duplicates: list[str] = []
+    if events:
+        # Events of users not yet known create bare leads: SDKs send events before identify.
+        result = ingest.ingest_events(service, events, create_leads=True, sync=sync)
+        duplicates = result.duplicates
+        rejected.extend(result.rejected)
+    rejected.sort(key=lambda r: r.index)
+    return {
+        # As Segment: the request was read; what happened to each message follows.
+        "success": True,
+        "accepted": len(messages) - len(rejected) - len(duplicates),
+        "duplicates": duplicates,
+        "rejected": [
+            {"index": r.index, "message_id": r.event_id, "reason": r.reason} for r in rejected
+        ],
+    }
+
+
+def _single(payload: Any) -> Any:
+    if not isinstance(payload, dict):
+        raise HTTPException(422, "field 'body': a message must be a JSON object")
+    return payload
+
+
+# -- endpoints ------------------------------------------------------------------------------------
+# The key is checked before the body is read (parameters resolve in order).
+
+
+@router.post("/identify")
+def identify(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Create or update a lead from its traits; with userId and anonymousId, merge the two."""
+    return process(service, [_single(payload)], kind="identify", sync=True)
+
+
+@router.post("/track")
+def track(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Store one event (`event` in snake_case as its type); the score is current on return."""
+    return process(service, [_single(payload)], kind="track", sync=True)
+
+
+@router.post("/page")
+def page(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Store one `page_view` event; the score is current on return."""
+    return process(service, [_single(payload)], kind="page", sync=True)
+
+
+@router.post("/screen")
+def screen(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Store one `screen_view` event; the score is current on return."""
+    return process(service, [_single(payload)], kind="screen", sync=True)
+
+
+@router.post("/group")
+def group(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Create or update an account from its traits and make it the lead's account."""
+    return process(service, [_single(payload)], kind="group", sync=True)
+
+
+@router.post("/alias")
+def alias(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Merge `previousId` into `userId`: its events move to the user."""
+    return process(service, [_single(payload)], kind="alias", sync=True)
+
+
+@router.post("/batch")
+def batch(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+    """Take many messages in order (what SDKs send); scores follow within a second."""
+    if not isinstance(payload, dict):
+        raise HTTPException(422, "field 'body': expected a JSON object with a 'batch' list")
+    items = payload.get("batch")
+    if not isinstance(items, list):
+        raise HTTPException(422, "field 'batch': required, a list of messages")
+    limit = service.settings.max_batch
+    if len(items) > limit:
+        raise HTTPException(
+            422, f"field 'batch': {len(items)} messages in one batch; at most {limit}"
+        )
+    return process(
+        service, items, sent_at=payload.get("sentAt"), context=payload.get("context"), sync=False
+    )
