@@ -373,6 +373,7 @@ def demo(
             )
     console.print(f"scores written to {out}", highlight=False)
 
+
 DbOpt = Annotated[
     str | None,
     typer.Option(
@@ -508,7 +509,6 @@ def keys_revoke(
     if not found:
         raise _fail(f"no active key {key_id}")
     console.print(f"key {key_id} revoked", highlight=False)
-
 
 
 def main() -> None:

@@ -503,7 +503,9 @@ def test_outcomes_are_recorded_and_listed(running: Running) -> None:
     ]
     assert items[1]["recorded_at"] == running.clock().isoformat()
 
-    assert running.admin.post("/v1/leads/nobody/outcome", json={"outcome": "won"}).status_code == 404
+    assert (
+        running.admin.post("/v1/leads/nobody/outcome", json={"outcome": "won"}).status_code == 404
+    )
     assert running.admin.get("/v1/leads/nobody/outcomes").status_code == 404
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,8 +212,6 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     for module in (leads, events, tracking, models, operations, webhooks):
         app.include_router(module.router)
+    app.include_router(operations.health)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app
-
-
-Handler = Callable[[Request], Awaitable[Response]]

@@ -1,4 +1,4 @@
-"""The store: a SQLAlchemy engine on SQLite (embedded default) or PostgreSQL, migrated by Alembic."""
+"""The store: a SQLAlchemy engine on SQLite (the default) or PostgreSQL, migrated by Alembic."""
 
 from __future__ import annotations
 

@@ -237,7 +237,7 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: date
     payload = []
     for row in rows:
         record = {name: row.get(name) for name in EVENT_FIELDS}
-        record["attributes"] = row.get("attributes") or {}
+        record["attributes"] = row.get("attributes") or None
         record["received_at"] = now
         payload.append(record)
     stmt = (

@@ -74,7 +74,9 @@ events: Final = sa.Table(
         for c in schema.EVENTS
         if c.name not in ("event_id", "lead_id")
     ],
-    sa.Column("attributes", sa.JSON(), nullable=False, default=dict),
+    # NULL when there are none: most events have none, and parsing '{}' a million times
+    # is a tenth of a full rescoring.
+    sa.Column("attributes", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("received_at", sa.DateTime(), nullable=False),
     sa.Index(None, "lead_id", "ts"),
 )

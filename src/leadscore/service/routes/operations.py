@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from leadscore.service import handover, keys
+from leadscore.service import handover, keys, registry
 from leadscore.service.deps import Admin, ServiceDep
+from leadscore.store import tables as t
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
@@ -69,3 +71,38 @@ def rescore(service: ServiceDep, _: Admin) -> dict[str, Any]:
     if job_id is None:
         raise HTTPException(409, "no model is published yet")
     return {"job_id": job_id}
+
+
+@router.get("/status")
+def status(service: ServiceDep, _: Admin) -> dict[str, Any]:
+    """What the service holds and how far behind it is: counts, queued rescoring, jobs."""
+    counts: dict[str, int] = {}
+    with service.store.read() as conn:
+        for table in (t.leads, t.accounts, t.events, t.scores, t.dirty_leads):
+            counts[table.name] = conn.execute(
+                sa.select(sa.func.count()).select_from(table)
+            ).scalar_one()
+        running = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.jobs)
+            .where(t.jobs.c.status.in_(("queued", "running")))
+        ).scalar_one()
+        active = registry.active_id(conn)
+    return {
+        "active_model": active,
+        "counts": {k: v for k, v in counts.items() if k != "dirty_leads"},
+        "queued_leads": counts["dirty_leads"],
+        "jobs_pending": running,
+        "worker_errors": service.worker.errors,
+    }
+
+
+health = APIRouter(tags=["operations"])
+
+
+@health.get("/healthz")
+def healthz(service: ServiceDep) -> dict[str, str]:
+    """Liveness and store reachability, without a key (for load balancers)."""
+    with service.store.read() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    return {"status": "ok"}

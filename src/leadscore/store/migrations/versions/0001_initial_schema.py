@@ -76,7 +76,7 @@ def upgrade() -> None:
         sa.Column("content_stage", sa.Text(), nullable=True),
         sa.Column("topic", sa.Text(), nullable=True),
         sa.Column("value", sa.Float(), nullable=True),
-        sa.Column("attributes", sa.JSON(), nullable=False),
+        sa.Column("attributes", sa.JSON(), nullable=True),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_events")),
         sa.UniqueConstraint("event_id", name=op.f("uq_events_event_id")),
