@@ -44,7 +44,9 @@ def refused(r: httpx.Response, field: str) -> dict[str, Any]:
     """Assert a 422 whose detail names `field`; returns the body."""
     assert r.status_code == 422, r.text
     body: dict[str, Any] = r.json()
-    assert f"'{field}'" in body["detail"], body
+    # A value matching no member of a union is named with the member: 'attributes.a.str'.
+    unions = {e["field"].rpartition(".")[0] for e in body.get("errors", [])}
+    assert f"'{field}'" in body["detail"] or field in unions, body
     return body
 
 
@@ -246,6 +248,12 @@ def test_every_request_body_is_validated(running: Running) -> None:
         "accounts.0.size",
     )
     refused(admin.post("/v1/leads/ann/worked", json={"note": 5}), "note")
+    # Unknown fields are refused in the envelopes of batches too.
+    refused(admin.post("/v1/leads", json={"leads": [], "dry_run": True}), "dry_run")
+    refused(admin.post("/v1/accounts", json={"accounts": [], "upsert": 1}), "upsert")
+    refused(admin.post("/v1/leads/ann/worked", json={"notes": "called"}), "notes")
+    refused(admin.post("/v1/keys", json={"name": "k", "scopes": ["admin"], "ttl": 1}), "ttl")
+    assert len(admin.get("/v1/keys").json()["items"]) == 2
 
     for raw in (b'{"lead_id": "ann", ', b"lead_id=ann", b'{"lead_id": "ann"}}'):
         r = admin.put("/v1/leads/ann", content=raw, headers={"content-type": "application/json"})
@@ -271,10 +279,7 @@ def test_every_request_body_is_validated(running: Running) -> None:
     refused(tracking.post("/v1/events", json=ev("", "ann", "page_view")), "event_id")
     refused(tracking.post("/v1/events/batch", json={"events": []}), "events")
     refused(tracking.post("/v1/events/batch", json={"events": "e1"}), "events")
-    refused(
-        tracking.post("/v1/events/batch", json={"events": [ev("e1", "ann", "x")], "more": 1}),
-        "more",
-    )
+    refused(tracking.post("/v1/events", json=ev("e1", "ann", "page\x00view")), "type")
 
     # Values JSON allows but the store cannot hold are refused up front (not a 500 later).
     for raw, field in [
@@ -284,7 +289,6 @@ def test_every_request_body_is_validated(running: Running) -> None:
         (b'{"lead_id": "ann", "attributes": {"score": NaN}}', "attributes.score"),
         (b'{"lead_id": "ann", "employees": 100000000000000000000}', "employees"),
         (b'{"lead_id": "ann", "name": "A\\u0000nn"}', "name"),
-        (b'{"lead_id": "ann", "attributes": {"note": "a\\u0000b"}}', "attributes.note"),
         (b'{"lead_id": "ann", "created_at": "0001-01-01T00:00:00+01:00"}', "created_at"),
     ]:
         r = admin.put("/v1/leads/ann", content=raw, headers={"content-type": "application/json"})
@@ -438,7 +442,8 @@ def test_a_failing_store_transaction_leaves_nothing_half_written(running: Runnin
     # Any other error inside the transaction rolls back too.
     with pytest.raises(RuntimeError), store.write() as conn:
         records.upsert_leads(conn, rows, now)
-        records.insert_events(conn, [ev("tx-e1", "tx-1", "demo_request")], now)
+        event = {"event_id": "tx-e1", "lead_id": "tx-1", "type": "demo_request", "ts": T0}
+        records.insert_events(conn, [event], now)
         raise RuntimeError("fail after the writes")
 
     running.wait_idle()

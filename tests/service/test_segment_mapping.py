@@ -127,7 +127,9 @@ def test_identify_prefers_canonical_spellings_and_keeps_the_others() -> None:
 
 
 def test_a_null_trait_clears_the_column_and_the_attribute() -> None:
-    (lead,) = mapped({"type": "identify", "userId": "u1", "traits": {"email": None, "x": None}}).leads
+    (lead,) = mapped(
+        {"type": "identify", "userId": "u1", "traits": {"email": None, "x": None}}
+    ).leads
     assert lead == {"lead_id": "u1", "email": None, "attributes": {"x": None}}
 
 
@@ -149,6 +151,10 @@ def test_numeric_ids_mean_their_decimal_form() -> None:
     assert mapped({"type": "identify", "userId": 42}).leads == ({"lead_id": "42"},)
 
 
+def identify(**traits: Any) -> dict[str, Any]:
+    return {"type": "identify", "userId": "u", "traits": traits}
+
+
 @pytest.mark.parametrize(
     ("message", "field", "text"),
     [
@@ -156,16 +162,16 @@ def test_numeric_ids_mean_their_decimal_form() -> None:
         ({"type": "identify", "userId": "", "anonymousId": ""}, "userId", "required"),
         ({"type": "identify", "userId": True}, "userId", "must be a string"),
         ({"type": "identify", "userId": "u", "traits": []}, "traits", "must be an object"),
-        ({"type": "identify", "userId": "u", "traits": {"email": 5}}, "traits.email", "string"),
-        ({"type": "identify", "userId": "u", "traits": {"employees": "many"}}, "traits.employees", "integer"),
-        ({"type": "identify", "userId": "u", "traits": {"employees": 2**70}}, "traits.employees", "less than"),
-        ({"type": "identify", "userId": "u", "traits": {"title": "a\x00b"}}, "traits.title", "NUL"),
-        ({"type": "identify", "userId": "u", "traits": {"createdAt": "soon"}}, "traits.createdAt", "datetime"),
-        ({"type": "identify", "userId": "u", "traits": {"company": {"id": ""}}}, "traits.company.id", "at least 1"),
+        (identify(email=5), "traits.email", "string"),
+        (identify(employees="many"), "traits.employees", "integer"),
+        (identify(employees=2**70), "traits.employees", "less than"),
+        (identify(title="a\x00b"), "traits.title", "NUL"),
+        (identify(createdAt="soon"), "traits.createdAt", "datetime"),
+        (identify(company={"id": ""}), "traits.company.id", "at least 1"),
         ({"type": "identify", "userId": "u" * 201}, "userId", "at most 200"),
-        ({"type": "identify", "userId": "u", "traits": {"x" * 201: 1}}, "traits." + "x" * 201, "at most 200"),
+        (identify(**{"x" * 201: 1}), "traits." + "x" * 201, "at most 200"),
     ],
-)  # fmt: skip
+)
 def test_bad_identify_messages_name_the_segment_field(
     message: dict[str, Any], field: str, text: str
 ) -> None:
@@ -360,17 +366,20 @@ def test_alias_merges_the_previous_id_into_the_user() -> None:
     assert mapped({"type": "alias", "previousId": "u1", "userId": "u1"}) == Mapped()
 
 
+group = {"type": "group", "userId": "u1", "groupId": "g"}
+
+
 @pytest.mark.parametrize(
     ("message", "field"),
     [
         ({"type": "group", "userId": "u1"}, "groupId"),
         ({"type": "group", "groupId": "g"}, "userId"),
-        ({"type": "group", "userId": "u1", "groupId": "g", "traits": {"employees": 1.5}}, "traits.employees"),
+        ({**group, "traits": {"employees": 1.5}}, "traits.employees"),
         ({"type": "alias", "userId": "u1"}, "previousId"),
         ({"type": "alias", "previousId": "a1"}, "userId"),
         ({"type": "alias", "previousId": "a" * 201, "userId": "u1"}, "previousId"),
     ],
-)  # fmt: skip
+)
 def test_bad_group_and_alias_messages_name_the_field(message: dict[str, Any], field: str) -> None:
     assert refused(message).field == field
 

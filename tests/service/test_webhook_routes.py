@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -124,9 +125,16 @@ def test_a_score_change_is_delivered_signed_and_logged(running: Any, catcher: Ca
     assert event["topic"] == "score_changed"
     assert event["data"]["lead_id"] == "L1"
 
-    log = running.admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()
-    delivered = [d for d in log if d["id"] == int(headers["x-leadscore-delivery"])]
-    assert len(delivered) == 1
+    # The outcome is recorded after the receiver has answered: wait for it.
+    delivery_id = int(headers["x-leadscore-delivery"])
+    deadline = time.monotonic() + 10
+    while True:
+        log = running.admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()
+        delivered = [d for d in log if d["id"] == delivery_id]
+        assert len(delivered) == 1
+        if delivered[0]["status"] != "pending" or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
     assert delivered[0]["status"] == "delivered"
     assert delivered[0]["attempts"] == 1
     assert delivered[0]["last_status"] == 204

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from leadscore.service import scoring
 from leadscore.store import records
 from leadscore.store import tables as t
@@ -65,12 +67,7 @@ def ingest_events(
                     keep.append((index, row))
                 else:
                     result.rejected.append(
-                        Rejected(
-                            index,
-                            f"field 'lead_id': unknown lead '{row['lead_id']}'; "
-                            "create it first (PUT /v1/leads/{lead_id})",
-                            str(row["event_id"]),
-                        )
+                        Rejected(index, _unknown(str(row["lead_id"])), str(row["event_id"]))
                     )
         ingested = records.insert_events(conn, [row for _, row in keep], now)
         result.accepted = ingested.accepted
@@ -83,6 +80,51 @@ def ingest_events(
     result.rejected.sort(key=lambda r: r.index)
     _follow(service, sync, result.lead_ids)
     return result
+
+
+def ingest_one(
+    service: Service, row: Mapping[str, Any], *, create_leads: bool
+) -> tuple[EventsResult, dict[str, Any] | None]:
+    """Store one event and its lead's new score in one transaction; returns the stored score.
+
+    The fast path for single events: no queue, the score commits with the event.
+    """
+    result = EventsResult()
+    now = service.clock()
+    scorer = service.scorer
+    lead_id, event_id = str(row["lead_id"]), str(row["event_id"])
+    with service.store.write() as conn:
+        leads = records.lead_records(conn, [lead_id])
+        if not leads:
+            if not create_leads:
+                result.rejected.append(Rejected(0, _unknown(lead_id), event_id))
+                return result, None
+            records.ensure_leads(conn, [lead_id], now)
+            leads = records.lead_records(conn, [lead_id])
+        ingested = records.insert_events(conn, [row], now)
+        result.accepted, result.duplicates = ingested.accepted, ingested.duplicates
+        result.lead_ids = ingested.lead_ids
+        active = scorer.registry.active(conn)
+        if ingested.accepted and active is not None:
+            computed = scorer.compute(conn, active, [lead_id], now, leads=leads)
+            mine = [s for s in computed.scores if s.lead_id == lead_id]
+            peers = [s for s in computed.scores if s.lead_id != lead_id]
+            scorer.apply(
+                conn,
+                active,
+                scoring.Computed(mine, computed.seqs),
+                scoring.EVENT,
+                {lead_id: event_id},
+            )
+            if peers:
+                scorer.apply(conn, active, scoring.Computed(peers, computed.seqs), scoring.ACCOUNT)
+        stored = conn.execute(sa.select(t.scores).where(t.scores.c.lead_id == lead_id))
+        score = stored.mappings().first()
+    return result, dict(score) if score is not None else None
+
+
+def _unknown(lead_id: str) -> str:
+    return f"field 'lead_id': unknown lead '{lead_id}'; create it first (PUT /v1/leads/{{lead_id}})"
 
 
 def _first_event_by_lead(

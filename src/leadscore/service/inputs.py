@@ -27,13 +27,13 @@ def no_nul(value: str) -> str:
 
 Timestamp = Annotated[datetime, AfterValidator(naive_utc)]
 Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
-Name = Id  # event types and attribute names: the same limits as ids
 Text = Annotated[str, Field(max_length=10_000), AfterValidator(no_nul)]
 # The store's integers are 64-bit; NaN and infinity are no JSON and no amount.
 Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
-Scalar = Annotated[str, AfterValidator(no_nul)] | int | Number | bool | None
-Attributes = dict[Name, Scalar]
+# Attributes are stored as JSON, which holds NUL characters and big integers alike.
+Scalar = str | int | Number | bool | None
+Attributes = dict[Annotated[str, Field(min_length=1, max_length=200)], Scalar]
 
 
 class Body(BaseModel):
@@ -82,7 +82,7 @@ class EventIn(Body):
 
     event_id: Id
     lead_id: Id
-    type: Name
+    type: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
     ts: Timestamp
     url: Text | None = None
     asset: Text | None = None

@@ -103,6 +103,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._compiled: dict[int, Active] = {}
+        # One `leadscore serve` process owns a store, and publishing goes through it, so the
+        # published id can be remembered until `forget_active`.
+        self._active: tuple[int | None] | None = None
 
     def load(self, conn: Connection, model_id: int) -> Active:
         """The compiled model with this id."""
@@ -118,5 +121,11 @@ class Registry:
 
     def active(self, conn: Connection) -> Active | None:
         """The published model, or None before the first publish."""
-        model_id = active_id(conn)
+        if self._active is None:
+            self._active = (active_id(conn),)
+        model_id = self._active[0]
         return self.load(conn, model_id) if model_id is not None else None
+
+    def forget_active(self) -> None:
+        """Read the published model from the store again next time (after a publish)."""
+        self._active = None

@@ -67,6 +67,14 @@ def score_row(score: LeadScore, model_id: int) -> dict[str, Any]:
 
 
 @dataclass
+class Computed:
+    """Scores and, per lead, the newest event (arrival order) they include."""
+
+    scores: list[LeadScore]
+    seqs: dict[str, int]
+
+
+@dataclass
 class Applied:
     """What one write of scores changed."""
 
@@ -105,29 +113,49 @@ class Scorer:
         self.store = store
         self.clock = clock
         self.registry = registry or Registry()
+        self._subscriptions: Subscriptions | None = None
+
+    def subscriptions(self, conn: Connection) -> Subscriptions:
+        """Webhook subscriptions, loaded once until `forget_subscriptions`."""
+        if self._subscriptions is None:
+            self._subscriptions = Subscriptions.load(conn)
+        return self._subscriptions
+
+    def forget_subscriptions(self) -> None:
+        """Load subscriptions again next time (a webhook was added or removed)."""
+        self._subscriptions = None
 
     # -- computing --------------------------------------------------------------------------------
 
     def compute(
-        self, conn: Connection, active: Active, lead_ids: Sequence[str], as_of: datetime
-    ) -> list[LeadScore]:
+        self,
+        conn: Connection,
+        active: Active,
+        lead_ids: Sequence[str],
+        as_of: datetime,
+        *,
+        leads: list[dict[str, Any]] | None = None,
+    ) -> Computed:
         """Scores of these leads as of `as_of`, plus their account peers when the model counts
         engaged stakeholders (one lead's events change the others' points then)."""
-        leads = records.lead_records(conn, lead_ids)
+        if leads is None:
+            leads = records.lead_records(conn, lead_ids)
         accounts = {str(r["account_id"]) for r in leads if r.get("account_id") is not None}
         if accounts and active.compiled.stakeholders is not None:
             known = {str(r["lead_id"]) for r in leads}
             peers = [i for i in records.account_lead_ids(conn, accounts) if i not in known]
             leads.extend(records.lead_records(conn, peers))
         ids = [str(r["lead_id"]) for r in leads]
-        events = records.event_records(conn, ids, before=as_of)
-        return score_many(
+        seqs: dict[str, int] = {}
+        events = records.event_records(conn, ids, before=as_of, seqs=seqs)
+        scores = score_many(
             active.compiled,
             leads,
             events,
             as_of,
-            accounts=records.account_records(conn, accounts),
+            accounts=records.account_records(conn, accounts) if accounts else (),
         )
+        return Computed(scores, seqs)
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -135,14 +163,20 @@ class Scorer:
         self,
         conn: Connection,
         active: Active,
-        scores: Sequence[LeadScore],
+        computed: Computed,
         cause: str,
         cause_ids: dict[str, str | None] | None = None,
         *,
         rollup: Iterable[str] = (),
     ) -> Applied:
-        """Store scores with their history, transitions, SLA tasks and webhooks."""
+        """Store scores with their history, transitions, SLA tasks and webhooks.
+
+        A score is written only if it is at least as new as the stored one in both time
+        (as_of) and events seen; when neither dominates, the lead is queued again so that a
+        fresh computation includes everything.
+        """
         result = Applied()
+        scores = computed.scores
         if not scores:
             return result
         cause_ids = cause_ids or {}
@@ -153,18 +187,23 @@ class Scorer:
                 sa.select(t.scores).where(t.scores.c.lead_id.in_(part))
             ).mappings():
                 current[r["lead_id"]] = dict(r)
-        subs = Subscriptions.load(conn)
+        subs = self.subscriptions(conn)
         now = self.clock()
         batch = _Batch()
         rows: list[dict[str, Any]] = []
         accounts: set[str] = set(rollup)
         coarse = cause == SCHEDULE
+        again: list[str] = []
         for score in scores:
             old = current.get(score.lead_id)
-            if old is not None and old["as_of"] > score.as_of:
+            seq = computed.seqs.get(score.lead_id, 0)
+            if old is not None and (old["as_of"] > score.as_of or old["events_seq"] > seq):
                 result.skipped += 1
+                if old["as_of"] < score.as_of or old["events_seq"] < seq:
+                    again.append(score.lead_id)
                 continue
             new = score_row(score, active.model_id)
+            new["events_seq"] = seq
             rows.append(new)
             for acc in (new["account_id"], old["account_id"] if old else None):
                 if acc is not None:
@@ -175,16 +214,12 @@ class Scorer:
             result.changed += 1
             self._record_change(conn, subs, batch, old, new, cause, cause_id, now)
         if rows:
-            stmt = records._insert(conn, t.scores)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["lead_id"],
-                set_={
-                    c.name: stmt.excluded[c.name] for c in t.scores.columns if c.name != "lead_id"
-                },
-            )
+            stmt = records.upsert(conn, t.scores, "lead_id")
             for part in records.chunks(rows, 500):
                 conn.execute(stmt, list(part))
         result.written = len(rows)
+        if again:
+            records.mark_dirty(conn, again, cause)
         self._write_batch(conn, subs, batch, now)
         result.transitions = len(batch.transitions)
         result.sla_opened = len(batch.opened)
@@ -338,9 +373,9 @@ class Scorer:
             if active is None:
                 return Applied()
             as_of = self.clock()
-            scores = self.compute(conn, active, lead_ids, as_of)
+            computed = self.compute(conn, active, lead_ids, as_of)
         with self.store.write() as conn:
-            return self.apply(conn, active, scores, cause, cause_ids, rollup=rollup)
+            return self.apply(conn, active, computed, cause, cause_ids, rollup=rollup)
 
     def process_dirty(self, limit: int = 5000, lead_ids: Sequence[str] | None = None) -> int:
         """Rescore queued leads (at most `limit`, or those of `lead_ids`); returns how many."""
@@ -350,10 +385,14 @@ class Scorer:
                 return 0
             active = self.registry.active(conn)
             as_of = self.clock()
-            scores = self.compute(conn, active, [q[0] for q in queued], as_of) if active else []
+            computed = (
+                self.compute(conn, active, [q[0] for q in queued], as_of)
+                if active
+                else Computed([], {})
+            )
         causes: dict[str, tuple[str, str | None]] = {q[0]: (q[2], q[3]) for q in queued}
         by_cause: dict[str, list[LeadScore]] = defaultdict(list)
-        for s in scores:
+        for s in computed.scores:
             by_cause[causes.get(s.lead_id, (ACCOUNT, None))[0]].append(s)
         with self.store.write() as conn:
             if active is not None:
@@ -361,7 +400,7 @@ class Scorer:
                     self.apply(
                         conn,
                         active,
-                        group,
+                        Computed(group, computed.seqs),
                         cause,
                         {s.lead_id: causes.get(s.lead_id, (ACCOUNT, None))[1] for s in group},
                     )
@@ -403,9 +442,9 @@ class Scorer:
         for group in groups:
             with self.store.read() as conn:
                 as_of = self.clock()
-                scores = self.compute(conn, active, group, as_of)
+                computed = self.compute(conn, active, group, as_of)
             with self.store.write() as conn:
-                applied = self.apply(conn, active, scores, cause, dict.fromkeys(group, cause_id))
+                applied = self.apply(conn, active, computed, cause, dict.fromkeys(group, cause_id))
             done += len(group)
             for name in ("written", "changed", "skipped", "transitions", "sla_opened"):
                 setattr(total, name, getattr(total, name) + getattr(applied, name))

@@ -125,6 +125,7 @@ class Jobs:
         with self.store.write() as conn:
             registry.set_active(conn, model_id, self.clock())
             job_id = self._create(conn, "publish", model_id)
+        self.scorer.registry.forget_active()
         self.enqueue(job_id, "publish", model_id)
         return job_id
 

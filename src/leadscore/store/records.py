@@ -45,6 +45,38 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return dialect.insert(table)
 
 
+# Building an upsert (its `excluded` alias copies every column) costs more than running it
+# on the hot path, so each is built once per dialect.
+_statements: dict[tuple[str, str, str], Any] = {}
+
+
+def upsert(conn: Connection, table: sa.Table, key: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE of every other column, built once per dialect."""
+    cache_key = (conn.dialect.name, table.name, "upsert")
+    stmt = _statements.get(cache_key)
+    if stmt is None:
+        stmt = _insert(conn, table)
+        columns = [c.name for c in table.columns if c.name != key]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[key], set_={c: stmt.excluded[c] for c in columns}
+        )
+        _statements[cache_key] = stmt
+    return stmt
+
+
+def _insert_events(conn: Connection) -> Any:
+    cache_key = (conn.dialect.name, "events", "insert")
+    stmt = _statements.get(cache_key)
+    if stmt is None:
+        stmt = (
+            _insert(conn, t.events)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(t.events.c.event_id, t.events.c.lead_id)
+        )
+        _statements[cache_key] = stmt
+    return stmt
+
+
 def _record(row: Any, fields: Sequence[str]) -> Record:
     record = {name: row[name] for name in fields}
     for name, value in (row["attributes"] or {}).items():
@@ -104,12 +136,7 @@ def _upsert(
         merged[ident] = _merge(table, key, fields, previous, update, now)
         before.setdefault(ident, None)
     if merged:
-        stmt = _insert(conn, table)
-        columns = [c.name for c in table.columns if c.name != key]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[key], set_={c: stmt.excluded[c] for c in columns}
-        )
-        conn.execute(stmt, list(merged.values()))
+        conn.execute(upsert(conn, table, key), list(merged.values()))
     return before
 
 
@@ -133,9 +160,10 @@ def ensure_leads(conn: Connection, lead_ids: Iterable[str], now: datetime) -> li
     known = existing_ids(conn, t.leads, "lead_id", wanted)
     new = [i for i in wanted if i not in known]
     if new:
-        conn.execute(
-            t.leads.insert(), [{"lead_id": i, "attributes": {}, "updated_at": now} for i in new]
-        )
+        # Another transaction may create the same lead meanwhile (PostgreSQL runs them side by
+        # side): that lead is as good as ours, not an error.
+        stmt = _insert(conn, t.leads).on_conflict_do_nothing(index_elements=["lead_id"])
+        conn.execute(stmt, [{"lead_id": i, "attributes": {}, "updated_at": now} for i in new])
     return new
 
 
@@ -195,13 +223,23 @@ def account_lead_ids(conn: Connection, account_ids: Iterable[str]) -> list[str]:
     return out
 
 
-_EVENT_SELECT: Final = [t.events.c[name] for name in EVENT_FIELDS] + [t.events.c.attributes]
+_EVENT_SELECT: Final = [
+    *(t.events.c[name] for name in EVENT_FIELDS),
+    t.events.c.attributes,
+    t.events.c.seq,
+]
 
 
 def event_records(
-    conn: Connection, lead_ids: Sequence[str], before: datetime | None = None
+    conn: Connection,
+    lead_ids: Sequence[str],
+    before: datetime | None = None,
+    seqs: dict[str, int] | None = None,
 ) -> list[Record]:
-    """Engine records of these leads' events (only those before `before` when given)."""
+    """Engine records of these leads' events (only those before `before` when given).
+
+    `seqs` receives each lead's newest arrival sequence number among them.
+    """
     out: list[Record] = []
     for part in chunks(list(lead_ids)):
         query = sa.select(*_EVENT_SELECT).where(t.events.c.lead_id.in_(part))
@@ -209,7 +247,11 @@ def event_records(
             query = query.where(t.events.c.ts < before)
         for row in conn.execute(query):
             record = dict(zip(EVENT_FIELDS, row, strict=False))
-            attributes = row[-1]
+            if seqs is not None:
+                lead, seq = record["lead_id"], row[-1]
+                if seq > seqs.get(lead, 0):
+                    seqs[lead] = seq
+            attributes = row[-2]
             if attributes:
                 for name, value in attributes.items():
                     record.setdefault(name, value)
@@ -240,11 +282,7 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: date
         record["attributes"] = row.get("attributes") or None
         record["received_at"] = now
         payload.append(record)
-    stmt = (
-        _insert(conn, t.events)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(t.events.c.event_id, t.events.c.lead_id)
-    )
+    stmt = _insert_events(conn)
     inserted: set[str] = set()
     leads: dict[str, None] = {}
     for part in chunks(payload, 500):
@@ -263,24 +301,30 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: date
 
 
 def mark_dirty(
-    conn: Connection, lead_ids: Iterable[str], cause: str, cause_id: str | None = None
+    conn: Connection,
+    lead_ids: Iterable[str],
+    cause: str,
+    cause_id: str | None = None,
+    *,
+    events_moved: bool = False,
 ) -> None:
-    """Queue leads for rescoring, in the caller's transaction (so a crash loses nothing)."""
+    """Queue leads for rescoring, in the caller's transaction (so a crash loses nothing).
+
+    `events_moved` says events left these leads (a merge): their stored scores then forget
+    which events they saw, so that a score with fewer events may replace them.
+    """
     rows = [
         {"lead_id": i, "mark": next(_marks), "cause": cause, "cause_id": cause_id}
         for i in dict.fromkeys(lead_ids)
     ]
     if not rows:
         return
-    stmt = _insert(conn, t.dirty_leads)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["lead_id"],
-        set_={
-            "mark": stmt.excluded.mark,
-            "cause": stmt.excluded.cause,
-            "cause_id": stmt.excluded.cause_id,
-        },
-    )
+    if events_moved:
+        conn.execute(
+            t.scores.update().where(t.scores.c.lead_id == sa.bindparam("l")).values(events_seq=0),
+            [{"l": r["lead_id"]} for r in rows],
+        )
+    stmt = upsert(conn, t.dirty_leads, "lead_id")
     for part in chunks(rows, 500):
         conn.execute(stmt, list(part))
 

@@ -130,6 +130,9 @@ scores: Final = sa.Table(
     sa.Column("model_id", sa.BigInteger(), nullable=False),
     sa.Column("model_version", sa.Text(), nullable=False),
     sa.Column("as_of", sa.DateTime(), nullable=False),
+    # the newest event (by arrival) the score has seen: with as_of it decides which of two
+    # concurrent computations is current
+    sa.Column("events_seq", sa.BigInteger(), nullable=False),
     sa.Index(None, "total"),
     sa.Index(None, "account_id"),
 )

@@ -37,16 +37,10 @@ def _report(result: ingest.EventsResult) -> dict[str, Any]:
 @router.post("/events")
 def post_event(event: EventIn, service: ServiceDep, _: Tracking) -> dict[str, Any]:
     """Take one event; the lead's score is current when this returns (and is included)."""
-    result = ingest.ingest_events(service, [(0, fields_set(event))], create_leads=False, sync=True)
+    result, score = ingest.ingest_one(service, fields_set(event), create_leads=False)
     if result.rejected:
         raise HTTPException(422, result.rejected[0].reason)
-    with service.store.read() as conn:
-        row = (
-            conn.execute(sa.select(t.scores).where(t.scores.c.lead_id == event.lead_id))
-            .mappings()
-            .first()
-        )
-    return {**_report(result), "score": dict(row) if row is not None else None}
+    return {**_report(result), "score": score}
 
 
 @router.post("/events/batch")

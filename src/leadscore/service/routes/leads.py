@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Body, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from leadscore.engine.reference import prepare_events
 from leadscore.engine.timebase import micros
 from leadscore.service import handover, ingest
 from leadscore.service.deps import Admin, ServiceDep
-from leadscore.service.inputs import AccountIn, LeadIn, OutcomeIn, fields_set
+from leadscore.service.inputs import AccountIn, LeadIn, OutcomeIn, fields_set, no_nul
+from leadscore.service.inputs import Body as Strict
 from leadscore.store import records
 from leadscore.store import tables as t
 
@@ -28,22 +29,22 @@ class Upserted(BaseModel):
     created: list[str]
 
 
-class LeadsBody(BaseModel):
+class LeadsBody(Strict):
     """Many leads at once."""
 
     leads: list[LeadIn] = Field(max_length=10_000)
 
 
-class AccountsBody(BaseModel):
+class AccountsBody(Strict):
     """Many accounts at once."""
 
     accounts: list[AccountIn] = Field(max_length=10_000)
 
 
-class Worked(BaseModel):
+class Worked(Strict):
     """Sales acted on the lead (a call, a meeting); closes its open SLA tasks as met."""
 
-    note: str | None = Field(None, max_length=2000)
+    note: Annotated[str, Field(max_length=2000), AfterValidator(no_nul)] | None = None
 
 
 def _lead_or_404(conn: sa.Connection, lead_id: str) -> dict[str, Any]:
@@ -194,7 +195,7 @@ def score_card(
         # The engine is deterministic: the same model as of the same instant gives the
         # stored score again, now with every line of its ledger.
         computed = service.scorer.compute(conn, active, [lead_id], stored["as_of"])
-    mine = next(s for s in computed if s.lead_id == lead_id)
+    mine = next(s for s in computed.scores if s.lead_id == lead_id)
     labels = active.model.rule_labels(lang)
     ledger = []
     for line in mine.ledger:

@@ -82,7 +82,7 @@ def preview(
             )
         }
         as_of = service.clock()
-        scores = service.scorer.compute(conn, draft, ids, as_of) if ids else []
+        scores = service.scorer.compute(conn, draft, ids, as_of).scores if ids else []
     stage_moves: Counter[tuple[str | None, str | None]] = Counter()
     temperature_moves: Counter[tuple[str | None, str | None]] = Counter()
     changed: list[dict[str, Any]] = []

@@ -6,19 +6,20 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from leadscore.service import handover, keys, registry
 from leadscore.service.deps import Admin, ServiceDep
+from leadscore.service.inputs import Body, Id
 from leadscore.store import tables as t
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 
-class KeyIn(BaseModel):
+class KeyIn(Body):
     """A new API key: a name to recognise it by and its scopes."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Id
     scopes: list[Literal["tracking", "admin"]] = Field(min_length=1)
 
 

@@ -31,9 +31,11 @@ def create_webhook(body: WebhookIn, service: ServiceDep, _: Admin) -> dict[str, 
     """Subscribe a URL to topics; the answer holds the secret, which is not shown again."""
     try:
         with service.store.write() as conn:
-            return wh.create_webhook(conn, body.url, body.topics, body.secret, service.clock())
+            created = wh.create_webhook(conn, body.url, body.topics, body.secret, service.clock())
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
+    service.scorer.forget_subscriptions()
+    return created
 
 
 @router.get("")
@@ -48,6 +50,7 @@ def delete_webhook(webhook_id: int, service: ServiceDep, _: Admin) -> Response:
     """Delete a webhook together with its pending deliveries and delivery log."""
     with service.store.write() as conn:
         deleted = wh.delete_webhook(conn, webhook_id)
+    service.scorer.forget_subscriptions()
     if not deleted:
         raise HTTPException(404, f"no webhook {webhook_id}")
     return Response(status_code=204)

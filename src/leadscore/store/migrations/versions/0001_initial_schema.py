@@ -214,6 +214,7 @@ def upgrade() -> None:
         sa.Column("model_id", sa.BigInteger(), nullable=False),
         sa.Column("model_version", sa.Text(), nullable=False),
         sa.Column("as_of", sa.DateTime(), nullable=False),
+        sa.Column("events_seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("lead_id", name=op.f("pk_scores")),
     )
     with op.batch_alter_table("scores", schema=None) as batch_op:
