@@ -135,3 +135,21 @@ def test_console_script_runs() -> None:
     result = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "explain" in result.stdout
+
+
+def test_keys_are_created_listed_and_revoked(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/keys.db"
+    runner = CliRunner()
+    created = runner.invoke(app, ["keys", "create", "crm sync", "--scope", "admin", "--db", db])
+    assert created.exit_code == 0, created.output
+    token = created.output.strip()
+    assert token.startswith("ls_") and len(token) > 40
+    listed = runner.invoke(app, ["keys", "list", "--db", db], terminal_width=200)
+    assert "crm sync" in listed.output and "admin" in listed.output
+    assert token not in listed.output  # only the prefix is ever shown again
+    assert token.split("_")[1] in listed.output
+    assert runner.invoke(app, ["keys", "revoke", "1", "--db", db]).exit_code == 0
+    again = runner.invoke(app, ["keys", "revoke", "1", "--db", db])
+    assert again.exit_code == 2 and "no active key 1" in again.output
+    bad = runner.invoke(app, ["keys", "create", "x", "--scope", "root", "--db", db])
+    assert bad.exit_code == 2 and "scopes must be some of tracking, admin" in bad.output

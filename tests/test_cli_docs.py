@@ -13,7 +13,19 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
-COMMANDS = ("check", "score", "explain", "generate", "demo", "schema")
+COMMANDS = (
+    "check",
+    "score",
+    "explain",
+    "generate",
+    "demo",
+    "schema",
+    "serve",
+    "keys",
+    "keys create",
+    "keys list",
+    "keys revoke",
+)
 
 
 def _tidy(text: str) -> str:
@@ -31,7 +43,7 @@ def render() -> str:
     parts.append(f"## leadscore\n\n```\n{_tidy(top.output)}\n```\n")
     for name in COMMANDS:
         result = runner.invoke(
-            app, [name, "--help"], env=env, terminal_width=100, prog_name="leadscore"
+            app, [*name.split(), "--help"], env=env, terminal_width=100, prog_name="leadscore"
         )
         assert result.exit_code == 0, result.output
         parts.append(f"## leadscore {name}\n\n```\n{_tidy(result.output)}\n```\n")

@@ -428,7 +428,11 @@ def serve(
             with service.store.write() as conn:
                 if not list_keys(conn):
                     token = create_key(conn, "bootstrap admin", ["admin"], service.clock())
-                    err.print(f"created admin API key (shown once): {token}", highlight=False)
+                    err.print(
+                        f"created admin API key (shown once): {token}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
         fastapi_app = create_app(settings, model=model, service=service)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from exc

@@ -89,8 +89,9 @@ class Service:
             self.scheduler.stop()
             self.jobs.stop()
             self.worker.stop()
-            self.deliverer.stop()
             self.started = False
+        # also closes its HTTP client when deliveries were sent without the thread
+        self.deliverer.stop()
         self.store.close()
 
 

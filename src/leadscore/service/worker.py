@@ -201,10 +201,21 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> int | None:
-        """Queue one scheduled rescoring of every lead; returns the job id (None: no model)."""
+        """Queue one scheduled rescoring of every lead; returns the job id (None: no model).
+
+        While an earlier one still waits or runs, that one is returned instead of a second.
+        """
         model_id = self.active()
         if model_id is None:
             return None
+        with self.jobs.store.read() as conn:
+            pending = conn.execute(
+                sa.select(t.jobs.c.id).where(
+                    t.jobs.c.kind == "rescore", t.jobs.c.status.in_(("queued", "running"))
+                )
+            ).scalar()
+        if pending is not None:
+            return int(pending)
         return self.jobs.submit("rescore", model_id)
 
     def start(self) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from leadscore.service import ingest
@@ -69,7 +69,11 @@ def post_events(body: EventsBody, service: ServiceDep, _: Tracking) -> dict[str,
 
 @router.get("/events")
 def list_events(
-    lead_id: str, service: ServiceDep, _: Admin, limit: int = 100, offset: int = 0
+    lead_id: str,
+    service: ServiceDep,
+    _: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """A lead's events, newest first."""
     e = t.events
@@ -78,7 +82,7 @@ def list_events(
             sa.select(e)
             .where(e.c.lead_id == lead_id)
             .order_by(e.c.ts.desc(), e.c.seq.desc())
-            .limit(min(limit, 1000))
+            .limit(limit)
             .offset(offset)
         ).mappings()
         return {"lead_id": lead_id, "items": [dict(r) for r in rows]}

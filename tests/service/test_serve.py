@@ -1,4 +1,5 @@
-"""Acknowledged events survive `kill -9` of `leadscore serve`, and scores catch up on restart."""
+"""`leadscore serve` as users run it: a first admin key, and acknowledged events that survive
+`kill -9` with scores that catch up on restart."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ behaviour:
 """
 
 
-def start(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(db: str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [
@@ -46,11 +47,11 @@ def start(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
                 db,
                 "--port",
                 str(port),
-                "--no-bootstrap-key",
                 "--model",
                 str(log.with_name("counting.yaml")),
                 "--rescore-every",
                 "0",
+                *(extra or ("--no-bootstrap-key",)),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -143,6 +144,34 @@ def test_acknowledged_events_survive_kill_9(database_url: str, tmp_path: Path) -
                     break
                 assert time.monotonic() < deadline, (items, per_lead)
                 time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_a_fresh_store_gets_one_admin_key_printed_once(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/fresh.db"
+    log = tmp_path / "serve.log"
+    (tmp_path / "counting.yaml").write_text(COUNTING)
+    port = free_port()
+    for run in range(2):
+        proc = start(db, port, log, "--bootstrap-key")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
+        if run == 0:
+            lines = [x for x in log.read_text().splitlines() if "created admin API key" in x]
+            assert len(lines) == 1
+            key = lines[0].rsplit(" ", 1)[1]
+    assert log.read_text().count("created admin API key") == 1  # not again on restart
+    proc = start(db, port, log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        status = httpx.get(f"{base}/v1/status", headers={"authorization": f"Bearer {key}"})
+        assert status.status_code == 200 and status.json()["active_model"] == 1
+        assert httpx.get(f"{base}/v1/status").status_code == 401
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
