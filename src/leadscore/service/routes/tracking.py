@@ -115,7 +115,8 @@ def merge_leads(service: Service, merges: Sequence[tuple[str, str]], *, sync: bo
     The first lead is dropped if nothing else is known about it (no fields, attributes or
     outcomes), else kept without its events. Returns the leads to rescore.
     """
-    affected: list[str] = []
+    emptied: list[str] = []  # kept leads whose events left
+    gained: list[str] = []
     now = service.clock()
     with service.store.write() as conn:
         for source, target in merges:
@@ -130,10 +131,14 @@ def merge_leads(service: Service, merges: Sequence[tuple[str, str]], *, sync: bo
                 for table in _DROPPED_WITH_LEAD:
                     conn.execute(table.delete().where(table.c.lead_id == source))
             elif lead is not None and moved:
-                affected.append(source)  # its events left: its score drops
+                emptied.append(source)
             if moved:
-                affected.append(target)
-        records.mark_dirty(conn, affected, scoring.LEAD)
+                gained.append(target)
+        # A score that saw fewer events normally never replaces one that saw more; after a
+        # merge it must, or the kept lead would keep the points of events it no longer has.
+        records.mark_dirty(conn, emptied, scoring.LEAD, events_moved=True)
+        records.mark_dirty(conn, gained, scoring.LEAD)
+    affected = list(dict.fromkeys([*emptied, *gained]))
     if sync and affected:
         service.scorer.process_dirty(lead_ids=affected)
     elif affected:
