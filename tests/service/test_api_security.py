@@ -489,3 +489,14 @@ def test_docs_and_openapi_are_served_without_a_key(running: Running) -> None:
     lead_schema = spec["components"]["schemas"]["LeadIn"]
     assert lead_schema["additionalProperties"] is False
     assert "employees" in lead_schema["properties"]
+
+
+def test_nul_characters_in_urls_and_unknown_batch_fields_are_refused(running: Running) -> None:
+    assert running.admin.get("/v1/leads/a%00b").status_code == 400
+    assert running.admin.get("/v1/events", params={"lead_id": "a\x00"}).status_code == 400
+    r = running.tracking.post("/v1/events/batch", json={"events": [], "more": 1})
+    assert r.status_code == 422 and "more" in r.json()["detail"]
+    r = running.admin.get("/v1/events", params={"lead_id": "x", "limit": -1})
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
+    created = running.admin.post("/v1/keys", json={"name": "n", "scopes": ["tracking"]}).json()
+    assert running.admin.delete(f"/v1/keys/{created['id']}").status_code == 200

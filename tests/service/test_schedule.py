@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servicekit import MODELS, Running
 from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.io.generate import generate, generate_tables
+from servicekit import MODELS, Running
 
 AS_OF = datetime(2026, 1, 1)
 CUSTOM = ("segment", "age_band", "purchasing_power")

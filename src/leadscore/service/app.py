@@ -106,6 +106,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # PostgreSQL text cannot hold NUL; refuse it in the URL before it reaches a query.
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            response = JSONResponse({"detail": "NUL characters are not allowed in URLs"}, 400)
+            await response(scope, receive, send)
+            return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 await self._refuse(send)

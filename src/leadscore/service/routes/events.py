@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from leadscore.service import ingest
 from leadscore.service.deps import Admin, ServiceDep, Tracking
@@ -20,6 +20,8 @@ _EVENT = TypeAdapter(EventIn)
 
 class EventsBody(BaseModel):
     """A batch of events; each is checked on its own, so one bad event rejects only itself."""
+
+    model_config = ConfigDict(extra="forbid")
 
     events: list[dict[str, Any]] = Field(min_length=1)
 

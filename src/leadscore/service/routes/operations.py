@@ -28,7 +28,14 @@ def create_key(body: KeyIn, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """Create a key; the token is in this response only (the store keeps its hash)."""
     with service.store.write() as conn:
         token = keys.create_key(conn, body.name, list(body.scopes), service.clock())
-    return {"name": body.name, "scopes": sorted(set(body.scopes)), "token": token}
+        created = keys.verify(conn, token)
+    assert created is not None
+    return {
+        "id": created.id,
+        "name": body.name,
+        "scopes": sorted(set(body.scopes)),
+        "token": token,
+    }
 
 
 @router.get("/keys")

@@ -191,7 +191,12 @@ def process(
     duplicates: list[str] = []
     if events:
         # Events of users not yet known create bare leads: SDKs send events before identify.
-        result = ingest.ingest_events(service, events, create_leads=True, sync=sync)
+        if sync and len(events) == 1:
+            # One event (/v1/track, /v1/page): stored and scored in one transaction, as
+            # POST /v1/events does.
+            result, _ = ingest.ingest_one(service, events[0][1], create_leads=True)
+        else:
+            result = ingest.ingest_events(service, events, create_leads=True, sync=sync)
         duplicates = result.duplicates
         rejected.extend(result.rejected)
     rejected.sort(key=lambda r: r.index)
