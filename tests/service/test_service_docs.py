@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from datetime import datetime
@@ -67,7 +68,7 @@ def test_the_readme_curl_examples_work(running: Running) -> None:
         args = shlex.split(line)[1:]
         method, headers, data = "GET", {}, None
         url = next(a for a in args if a.startswith("localhost:8000"))
-        for flag, value in zip(args, args[1:], strict=False):
+        for flag, value in itertools.pairwise(args):
             if flag == "-X":
                 method = value
             elif flag == "-H":
