@@ -6,7 +6,6 @@ import calendar
 import hashlib
 import hmac
 import itertools
-import json
 import random
 import socket
 import threading
@@ -14,9 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ import sqlalchemy as sa
 from leadscore.service import webhooks as wh
 from leadscore.store import tables as t
 from leadscore.store.database import Store, open_store
+from servicekit import Received, Receiver
 
 T0 = datetime(2025, 3, 1, 12, 0, 0)
 SECRET = "s3cret-for-tests-0123456789"
@@ -39,62 +37,6 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and can fail the first N."""
-
-    fail_first: int = 0
-    on_request: Callable[[Received], None] | None = None
-    requests: list[Received] = field(default_factory=list)
-    got: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        receiver = self
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                with lock:
-                    receiver.requests.append(request)
-                    fail = len(receiver.requests) <= receiver.fail_first
-                if receiver.on_request is not None:
-                    receiver.on_request(request)
-                status, answer = (500, b"  internal\n error ") if fail else (200, b"ok")
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-                receiver.got.set()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
