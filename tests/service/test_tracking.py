@@ -436,6 +436,15 @@ def test_oversized_requests_are_refused(running: Running) -> None:
     r = running.tracking.post("/v1/batch", json=big)
     assert r.status_code == 413
 
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted while read
+        yield b'{"batch": ['
+        yield from [b" " * 65536] * (limit // 65536 + 1)
+        yield b"]}"
+
+    r = running.tracking.post("/v1/batch", content=chunked())
+    assert r.request.headers["transfer-encoding"] == "chunked"
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+
     most = running.service.settings.max_batch
     r = running.tracking.post("/v1/batch", json={"batch": [{}] * (most + 1)})
     assert r.status_code == 422

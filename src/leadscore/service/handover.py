@@ -11,8 +11,6 @@ from sqlalchemy.engine import Connection
 from leadscore.service.webhooks import Subscriptions
 from leadscore.store import tables as t
 
-TASK_STATUSES = ("open", "met", "breached", "cancelled")
-
 
 def breach_due(conn: Connection, now: datetime) -> list[dict[str, Any]]:
     """Mark every open task whose deadline has passed as breached; returns those tasks."""

@@ -7,7 +7,6 @@ webhook outbox. A score computed as of an earlier instant never overwrites a new
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -166,8 +165,6 @@ class Scorer:
         computed: Computed,
         cause: str,
         cause_ids: dict[str, str | None] | None = None,
-        *,
-        rollup: Iterable[str] = (),
     ) -> Applied:
         """Store scores with their history, transitions, SLA tasks and webhooks.
 
@@ -191,7 +188,7 @@ class Scorer:
         now = self.clock()
         batch = _Batch()
         rows: list[dict[str, Any]] = []
-        accounts: set[str] = set(rollup)
+        accounts: set[str] = set()
         coarse = cause == SCHEDULE
         again: list[str] = []
         for score in scores:
@@ -359,24 +356,6 @@ class Scorer:
 
     # -- entry points -----------------------------------------------------------------------------
 
-    def rescore(
-        self,
-        lead_ids: Sequence[str],
-        cause: str,
-        cause_ids: dict[str, str | None] | None = None,
-        *,
-        rollup: Iterable[str] = (),
-    ) -> Applied:
-        """Rescore these leads as of now and store the result."""
-        with self.store.read() as conn:
-            active = self.registry.active(conn)
-            if active is None:
-                return Applied()
-            as_of = self.clock()
-            computed = self.compute(conn, active, lead_ids, as_of)
-        with self.store.write() as conn:
-            return self.apply(conn, active, computed, cause, cause_ids, rollup=rollup)
-
     def process_dirty(self, limit: int = 5000, lead_ids: Sequence[str] | None = None) -> int:
         """Rescore queued leads (at most `limit`, or those of `lead_ids`); returns how many."""
         with self.store.read() as conn:
@@ -451,8 +430,3 @@ class Scorer:
             if progress is not None:
                 progress(done, len(rows), total.changed)
         return total
-
-
-def dumps(value: Any) -> str:
-    """JSON text with datetimes in ISO 8601."""
-    return json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))

@@ -49,8 +49,19 @@ class Worker:
 
     def check_deadlines(self) -> list[dict[str, Any]]:
         """Breach open SLA tasks whose deadline passed."""
+        now = self.scorer.clock()
+        tasks = t.sla_tasks
+        # Most seconds nothing is due: look without taking the write lock.
+        with self.scorer.store.read() as conn:
+            due = conn.execute(
+                sa.select(tasks.c.id)
+                .where(tasks.c.status == "open", tasks.c.deadline <= now)
+                .limit(1)
+            ).first()
+        if due is None:
+            return []
         with self.scorer.store.write() as conn:
-            return handover.breach_due(conn, self.scorer.clock())
+            return handover.breach_due(conn, now)
 
     def start(self) -> None:
         """Run in a daemon thread until `stop`."""
