@@ -165,17 +165,23 @@ class Scorer:
         computed: Computed,
         cause: str,
         cause_ids: dict[str, str | None] | None = None,
+        *,
+        computed_here: bool = False,
     ) -> Applied:
         """Store scores with their history, transitions, SLA tasks and webhooks.
 
         A score is written only if it is at least as new as the stored one in both time
         (as_of) and events seen; when neither dominates, the lead is queued again so that a
-        fresh computation includes everything.
+        fresh computation includes everything. Scores computed outside this transaction
+        (`computed_here` False) are dropped for leads erased or merged away meanwhile.
         """
         result = Applied()
         scores = computed.scores
         if not scores:
             return result
+        if not computed_here:
+            alive = records.existing_ids(conn, t.leads, "lead_id", [s.lead_id for s in scores])
+            scores = [s for s in scores if s.lead_id in alive]
         cause_ids = cause_ids or {}
         ids = [s.lead_id for s in scores]
         current: dict[str, dict[str, Any]] = {}

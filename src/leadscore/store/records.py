@@ -306,15 +306,18 @@ def mark_dirty(
     cause: str,
     cause_id: str | None = None,
     *,
+    cause_ids: Mapping[str, str | None] | None = None,
     events_moved: bool = False,
 ) -> None:
     """Queue leads for rescoring, in the caller's transaction (so a crash loses nothing).
 
+    `cause_ids` gives a lead its own cause id (its newest event), else `cause_id` applies.
     `events_moved` says events left these leads (a merge): their stored scores then forget
     which events they saw, so that a score with fewer events may replace them.
     """
+    ids = cause_ids or {}
     rows = [
-        {"lead_id": i, "mark": next(_marks), "cause": cause, "cause_id": cause_id}
+        {"lead_id": i, "mark": next(_marks), "cause": cause, "cause_id": ids.get(i, cause_id)}
         for i in dict.fromkeys(lead_ids)
     ]
     if not rows:

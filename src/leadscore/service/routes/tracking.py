@@ -109,41 +109,34 @@ def _is_bare(conn: sa.Connection, lead: dict[str, Any]) -> bool:
     return outcome is None
 
 
-def merge_leads(service: Service, merges: Sequence[tuple[str, str]], *, sync: bool) -> list[str]:
-    """Move the events of each first id to the second, in order, in one transaction.
+def merge_leads(tx: ingest.Transaction, merges: Sequence[tuple[str, str]]) -> None:
+    """Move the events of each first id to the second, in order, and queue both leads.
 
     The first lead is dropped if nothing else is known about it (no fields, attributes or
-    outcomes), else kept without its events. Returns the leads to rescore.
+    outcomes), else kept without its events.
     """
+    conn = tx.conn
     emptied: list[str] = []  # kept leads whose events left
     gained: list[str] = []
-    now = service.clock()
-    with service.store.write() as conn:
-        for source, target in merges:
-            if source == target:
-                continue
-            records.ensure_leads(conn, [target], now)
-            moved = conn.execute(
-                t.events.update().where(t.events.c.lead_id == source).values(lead_id=target)
-            ).rowcount
-            lead = records.get_lead(conn, source)
-            if lead is not None and _is_bare(conn, lead):
-                for table in _DROPPED_WITH_LEAD:
-                    conn.execute(table.delete().where(table.c.lead_id == source))
-            elif lead is not None and moved:
-                emptied.append(source)
-            if moved:
-                gained.append(target)
-        # A score that saw fewer events normally never replaces one that saw more; after a
-        # merge it must, or the kept lead would keep the points of events it no longer has.
-        records.mark_dirty(conn, emptied, scoring.LEAD, events_moved=True)
-        records.mark_dirty(conn, gained, scoring.LEAD)
-    affected = list(dict.fromkeys([*emptied, *gained]))
-    if sync and affected:
-        service.scorer.process_dirty(lead_ids=affected)
-    elif affected:
-        service.worker.wake()
-    return affected
+    for source, target in merges:
+        if source == target:
+            continue
+        records.ensure_leads(conn, [target], tx.now)
+        moved = conn.execute(
+            t.events.update().where(t.events.c.lead_id == source).values(lead_id=target)
+        ).rowcount
+        lead = records.get_lead(conn, source)
+        if lead is not None and _is_bare(conn, lead):
+            for table in _DROPPED_WITH_LEAD:
+                conn.execute(table.delete().where(table.c.lead_id == source))
+        elif lead is not None and moved:
+            emptied.append(source)
+        if moved:
+            gained.append(target)
+    # A score that saw fewer events normally never replaces one that saw more; after a
+    # merge it must, or the kept lead would keep the points of events it no longer has.
+    tx.queue(emptied, scoring.LEAD, events_moved=True)
+    tx.queue(gained, scoring.LEAD)
 
 
 # -- processing -----------------------------------------------------------------------------------
@@ -182,23 +175,27 @@ def process(
     events = [
         (i, {**row, "lead_id": final.get(row["lead_id"], row["lead_id"])}) for i, row in events
     ]
-    if accounts:
-        ingest.upsert_accounts(service, accounts, sync=sync)
-    if leads:
-        ingest.upsert_leads(service, leads, sync=sync)
-    if merges:
-        merge_leads(service, merges, sync=sync)
     duplicates: list[str] = []
-    if events:
-        # Events of users not yet known create bare leads: SDKs send events before identify.
-        if sync and len(events) == 1:
-            # One event (/v1/track, /v1/page): stored and scored in one transaction, as
-            # POST /v1/events does.
-            result, _ = ingest.ingest_one(service, events[0][1], create_leads=True)
-        else:
-            result = ingest.ingest_events(service, events, create_leads=True, sync=sync)
+    if sync and len(events) == 1 and not (accounts or leads or merges):
+        # One event (/v1/track, /v1/page): stored and scored in one transaction, as
+        # POST /v1/events does. Events of users not yet known create bare leads: SDKs
+        # send events before identify.
+        result, _ = ingest.ingest_one(service, events[0][1], create_leads=True)
         duplicates = result.duplicates
         rejected.extend(result.rejected)
+    elif accounts or leads or merges or events:
+        # Everything a request carries commits together or not at all.
+        with ingest.transaction(service, sync=sync) as tx:
+            if accounts:
+                tx.upsert_accounts(accounts)
+            if leads:
+                tx.upsert_leads(leads)
+            if merges:
+                merge_leads(tx, merges)
+            if events:
+                result = tx.add_events(events, create_leads=True)
+                duplicates = result.duplicates
+                rejected.extend(result.rejected)
     rejected.sort(key=lambda r: r.index)
     return {
         # As Segment: the request was read; what happened to each message follows.
