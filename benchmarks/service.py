@@ -113,7 +113,11 @@ def server(url: str) -> Iterator[httpx.Client]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(log.read_text()) from None
                 time.sleep(0.1)
-        yield client
+        try:
+            yield client
+        except Exception:
+            print("server log:\n" + log.read_text()[-5000:], file=sys.stderr)
+            raise
     finally:
         client.close()
         proc.terminate()

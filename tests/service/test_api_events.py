@@ -140,3 +140,16 @@ def test_events_of_unknown_leads_are_rejected_and_the_rest_kept(running: Running
     assert single.status_code == 422 and "lead_id" in single.json()["detail"]
     listed = running.admin.get("/v1/events", params={"lead_id": "L1"}).json()["items"]
     assert [e["event_id"] for e in listed] == ["L1-e1"]
+
+
+def test_the_answer_carries_the_account_roll_up(running: Running) -> None:
+    running.publish(STARTER)
+    running.admin.put("/v1/accounts/A1", json={"account_id": "A1", "name": "Acme"})
+    running.admin.put("/v1/leads/L1", json={**CEO, "account_id": "A1"})
+    running.admin.put(
+        "/v1/leads/L2", json={"lead_id": "L2", "job_title": "CTO", "account_id": "A1"}
+    )
+    score = running.tracking.post("/v1/events", json=event(1, kind="demo_request")).json()["score"]
+    other = running.admin.get("/v1/leads/L2").json()["score"]
+    assert score["account_score"] == round(score["total"] + other["total"], 2)
+    assert other["account_score"] == score["account_score"]

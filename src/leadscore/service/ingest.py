@@ -189,11 +189,12 @@ def ingest_one(
         result.accepted, result.duplicates = ingested.accepted, ingested.duplicates
         result.lead_ids = ingested.lead_ids
         active = scorer.registry.active(conn)
+        written: dict[str, Any] | None = None
         if ingested.accepted and active is not None:
             computed = scorer.compute(conn, active, [lead_id], now, leads=leads)
             mine = [s for s in computed.scores if s.lead_id == lead_id]
             peers = [s for s in computed.scores if s.lead_id != lead_id]
-            scorer.apply(
+            applied = scorer.apply(
                 conn,
                 active,
                 scoring.Computed(mine, computed.seqs),
@@ -201,12 +202,15 @@ def ingest_one(
                 {lead_id: event_id},
                 computed_here=True,
             )
+            written = applied.rows.get(lead_id)
             if peers:
                 others = scoring.Computed(peers, computed.seqs)
                 scorer.apply(conn, active, others, scoring.ACCOUNT, computed_here=True)
-        stored = conn.execute(sa.select(t.scores).where(t.scores.c.lead_id == lead_id))
-        score = stored.mappings().first()
-    return result, dict(score) if score is not None else None
+        if written is None:  # a duplicate, no model, or a newer score already stored
+            stored = conn.execute(sa.select(t.scores).where(t.scores.c.lead_id == lead_id))
+            found = stored.mappings().first()
+            written = dict(found) if found is not None else None
+    return result, written
 
 
 def _unknown(lead_id: str) -> str:

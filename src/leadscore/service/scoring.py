@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -79,6 +80,7 @@ class Applied:
 
     written: int = 0
     changed: int = 0
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # as stored, by lead
     skipped: int = 0  # a newer score was already stored
     transitions: int = 0
     sla_opened: int = 0
@@ -218,16 +220,21 @@ class Scorer:
             self._record_change(conn, subs, batch, old, new, cause, cause_id, now)
         if rows:
             stmt = records.upsert(conn, t.scores, "lead_id")
+            rows.sort(key=itemgetter("lead_id"))  # one lock order for all writers
             for part in records.chunks(rows, 500):
                 conn.execute(stmt, list(part))
         result.written = len(rows)
+        result.rows = {row["lead_id"]: row for row in rows}
         if again:
             records.mark_dirty(conn, again, cause)
         self._write_batch(conn, subs, batch, now)
         result.transitions = len(batch.transitions)
         result.sla_opened = len(batch.opened)
         if accounts:
-            self.roll_up(conn, active, accounts)
+            rolled = self.roll_up(conn, active, accounts)
+            for row in result.rows.values():
+                if row["account_id"] is not None:
+                    row["account_score"] = rolled.get(row["account_id"])
         return result
 
     def _record_change(
@@ -337,7 +344,9 @@ class Scorer:
                         conn, "sla_opened", task["lead_id"], {"task_id": task_id, **task}, now
                     )
 
-    def roll_up(self, conn: Connection, active: Active, account_ids: Iterable[str]) -> None:
+    def roll_up(
+        self, conn: Connection, active: Active, account_ids: Iterable[str]
+    ) -> dict[str, float]:
         """Recompute the account score of every lead of these accounts from stored totals."""
         acc = active.model.account
         rollup = acc.rollup if acc is not None else "sum"
@@ -348,17 +357,18 @@ class Scorer:
                 sa.select(s.c.account_id, s.c.total).where(s.c.account_id.in_(part))
             ):
                 totals[account_id].append(round(total * 100))
-        updates = [
-            {"a": account_id, "v": (sum(v) if rollup == "sum" else max(v)) / 100}
-            for account_id, v in totals.items()
-        ]
-        if updates:
+        rolled = {
+            account_id: (sum(v) if rollup == "sum" else max(v)) / 100
+            for account_id, v in sorted(totals.items())
+        }
+        if rolled:
             conn.execute(
                 s.update()
                 .where(s.c.account_id == sa.bindparam("a"))
                 .values(account_score=sa.bindparam("v")),
-                updates,
+                [{"a": a, "v": v} for a, v in rolled.items()],
             )
+        return rolled
 
     # -- entry points -----------------------------------------------------------------------------
 

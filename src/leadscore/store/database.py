@@ -46,7 +46,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 class Store:
-    """Connections to the service database; writes are serialized on SQLite."""
+    """Connections to the service database; this process writes one transaction at a time."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = database_url(url)
@@ -55,7 +55,9 @@ class Store:
         if self.is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_connect)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
-        # SQLite has one writer; queueing here avoids busy errors under load.
+        # One writer at a time: SQLite has only one anyway (queueing here avoids busy
+        # errors), and on PostgreSQL it rules out deadlocks between our own transactions,
+        # whose writes are short; reads run in parallel on both.
         self._write_lock = threading.Lock()
 
     def migrate(self) -> None:
@@ -69,7 +71,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A connection in a transaction: committed on success, rolled back on any error."""
-        with self._write_lock if self.is_sqlite else _nothing(), self.engine.begin() as conn:
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
@@ -81,11 +83,6 @@ class Store:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def open_store(url: str | None = None) -> Store:

@@ -136,7 +136,9 @@ def _upsert(
         merged[ident] = _merge(table, key, fields, previous, update, now)
         before.setdefault(ident, None)
     if merged:
-        conn.execute(upsert(conn, table, key), list(merged.values()))
+        # Rows in key order: concurrent writers then lock rows in the same order and
+        # cannot deadlock (PostgreSQL).
+        conn.execute(upsert(conn, table, key), [merged[k] for k in sorted(merged)])
     return before
 
 
@@ -285,6 +287,7 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: date
     stmt = _insert_events(conn)
     inserted: set[str] = set()
     leads: dict[str, None] = {}
+    payload.sort(key=lambda r: str(r["event_id"]))  # one lock order for all writers
     for part in chunks(payload, 500):
         for event_id, lead_id in conn.execute(stmt, list(part)):
             inserted.add(event_id)
@@ -318,7 +321,7 @@ def mark_dirty(
     ids = cause_ids or {}
     rows = [
         {"lead_id": i, "mark": next(_marks), "cause": cause, "cause_id": ids.get(i, cause_id)}
-        for i in dict.fromkeys(lead_ids)
+        for i in sorted(set(lead_ids))  # one lock order for all writers
     ]
     if not rows:
         return
@@ -353,7 +356,7 @@ def clear_dirty(conn: Connection, marks: Sequence[tuple[str, int]]) -> None:
         d = t.dirty_leads
         conn.execute(
             d.delete().where(d.c.lead_id == sa.bindparam("l"), d.c.mark == sa.bindparam("m")),
-            [{"l": lead, "m": mark} for lead, mark in marks],
+            [{"l": lead, "m": mark} for lead, mark in sorted(marks)],
         )
 
 
