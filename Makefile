@@ -48,8 +48,9 @@ postgres:
 	  done; \
 	fi
 
-bench: install
+bench: install postgres
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/service.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -137,8 +137,8 @@ def test_console_script_runs() -> None:
     assert "explain" in result.stdout
 
 
-def test_keys_are_created_listed_and_revoked(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path}/keys.db"
+def test_keys_are_created_listed_and_revoked(database_url: str) -> None:
+    db = database_url
     runner = CliRunner()
     created = runner.invoke(app, ["keys", "create", "crm sync", "--scope", "admin", "--db", db])
     assert created.exit_code == 0, created.output

@@ -189,7 +189,7 @@ class Scorer:
         current: dict[str, dict[str, Any]] = {}
         for part in records.chunks(ids):
             for r in conn.execute(
-                sa.select(t.scores).where(t.scores.c.lead_id.in_(part))
+                sa.select(t.scores).where(records.among(conn, t.scores.c.lead_id, part))
             ).mappings():
                 current[r["lead_id"]] = dict(r)
         subs = self.subscriptions(conn)
@@ -354,7 +354,9 @@ class Scorer:
         totals: dict[str, list[int]] = defaultdict(list)
         for part in records.chunks(sorted(set(account_ids))):
             for account_id, total in conn.execute(
-                sa.select(s.c.account_id, s.c.total).where(s.c.account_id.in_(part))
+                sa.select(s.c.account_id, s.c.total).where(
+                    records.among(conn, s.c.account_id, part)
+                )
             ):
                 totals[account_id].append(round(total * 100))
         rolled = {

@@ -33,6 +33,18 @@ CHUNK: Final = 900
 _marks = itertools.count(time.time_ns() // 1000)
 
 
+def among(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values`, as `= ANY(array)` on PostgreSQL.
+
+    One array parameter keeps the statement's text the same for any number of values, so
+    the driver parses it once, not once per request.
+    """
+    if conn.dialect.name == "postgresql":
+        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
+    return column.in_(values)
+
+
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
@@ -68,11 +80,7 @@ def _insert_events(conn: Connection) -> Any:
     cache_key = (conn.dialect.name, "events", "insert")
     stmt = _statements.get(cache_key)
     if stmt is None:
-        stmt = (
-            _insert(conn, t.events)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(t.events.c.event_id, t.events.c.lead_id)
-        )
+        stmt = _insert(conn, t.events).on_conflict_do_nothing(index_elements=["event_id"])
         _statements[cache_key] = stmt
     return stmt
 
@@ -128,7 +136,7 @@ def _upsert(
     merged: dict[str, Record] = {}
     before: dict[str, Record | None] = {}
     for part in chunks([r[key] for r in rows]):
-        for r in conn.execute(sa.select(table).where(table.c[key].in_(part))).mappings():
+        for r in conn.execute(sa.select(table).where(among(conn, table.c[key], part))).mappings():
             before[r[key]] = dict(r)
     for update in rows:
         ident = update[key]
@@ -173,7 +181,9 @@ def existing_ids(conn: Connection, table: sa.Table, key: str, ids: Sequence[str]
     """Which of `ids` exist in `table`."""
     found: set[str] = set()
     for part in chunks(list(ids)):
-        found.update(conn.execute(sa.select(table.c[key]).where(table.c[key].in_(part))).scalars())
+        found.update(
+            conn.execute(sa.select(table.c[key]).where(among(conn, table.c[key], part))).scalars()
+        )
     return found
 
 
@@ -197,7 +207,9 @@ def lead_records(conn: Connection, lead_ids: Sequence[str]) -> list[Record]:
     """Engine records of these leads (unknown ids are left out)."""
     out: list[Record] = []
     for part in chunks(list(lead_ids)):
-        rows = conn.execute(sa.select(t.leads).where(t.leads.c.lead_id.in_(part))).mappings()
+        rows = conn.execute(
+            sa.select(t.leads).where(among(conn, t.leads.c.lead_id, part))
+        ).mappings()
         out.extend(_record(r, LEAD_FIELDS) for r in rows)
     return out
 
@@ -207,7 +219,7 @@ def account_records(conn: Connection, account_ids: Iterable[str]) -> list[Record
     out: list[Record] = []
     for part in chunks(sorted(set(account_ids))):
         rows = conn.execute(
-            sa.select(t.accounts).where(t.accounts.c.account_id.in_(part))
+            sa.select(t.accounts).where(among(conn, t.accounts.c.account_id, part))
         ).mappings()
         out.extend(_record(r, ACCOUNT_FIELDS) for r in rows)
     return out
@@ -219,7 +231,7 @@ def account_lead_ids(conn: Connection, account_ids: Iterable[str]) -> list[str]:
     for part in chunks(sorted(set(account_ids))):
         out.extend(
             conn.execute(
-                sa.select(t.leads.c.lead_id).where(t.leads.c.account_id.in_(part))
+                sa.select(t.leads.c.lead_id).where(among(conn, t.leads.c.account_id, part))
             ).scalars()
         )
     return out
@@ -244,7 +256,7 @@ def event_records(
     """
     out: list[Record] = []
     for part in chunks(list(lead_ids)):
-        query = sa.select(*_EVENT_SELECT).where(t.events.c.lead_id.in_(part))
+        query = sa.select(*_EVENT_SELECT).where(among(conn, t.events.c.lead_id, part))
         if before is not None:
             query = query.where(t.events.c.ts < before)
         for row in conn.execute(query):
@@ -278,27 +290,26 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]], now: date
     result = Ingested()
     if not rows:
         return result
+    seen = existing_ids(conn, t.events, "event_id", [str(r["event_id"]) for r in rows])
     payload = []
+    leads: dict[str, None] = {}
     for row in rows:
+        event_id = row["event_id"]
+        if event_id in seen:
+            result.duplicates.append(event_id)
+            continue
+        seen.add(event_id)
+        result.accepted.append(event_id)
+        leads[row["lead_id"]] = None
         record = {name: row.get(name) for name in EVENT_FIELDS}
         record["attributes"] = row.get("attributes") or None
         record["received_at"] = now
         payload.append(record)
-    stmt = _insert_events(conn)
-    inserted: set[str] = set()
-    leads: dict[str, None] = {}
+    # Without RETURNING both drivers run a plain executemany of one cached statement.
+    # ON CONFLICT keeps a second writer (another process) from failing the batch.
     payload.sort(key=lambda r: str(r["event_id"]))  # one lock order for all writers
-    for part in chunks(payload, 500):
-        for event_id, lead_id in conn.execute(stmt, list(part)):
-            inserted.add(event_id)
-            leads[lead_id] = None
-    for row in rows:
-        eid = row["event_id"]
-        if eid in inserted:
-            result.accepted.append(eid)
-            inserted.discard(eid)  # a repeat within the batch is a duplicate
-        else:
-            result.duplicates.append(eid)
+    for part in chunks(payload, 1000):
+        conn.execute(_insert_events(conn), list(part))
     result.lead_ids = list(leads)
     return result
 
@@ -345,7 +356,7 @@ def dirty(
         return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query.limit(limit))]
     out: list[tuple[str, int, str, str | None]] = []
     for part in chunks(list(lead_ids)):
-        rows = conn.execute(query.where(d.c.lead_id.in_(part)))
+        rows = conn.execute(query.where(among(conn, d.c.lead_id, part)))
         out.extend((r[0], r[1], r[2], r[3]) for r in rows)
     return out
 
