@@ -207,9 +207,7 @@ def ingest_one(
                 others = scoring.Computed(peers, computed.seqs)
                 scorer.apply(conn, active, others, scoring.ACCOUNT, computed_here=True)
         if written is None:  # a duplicate, no model, or a newer score already stored
-            stored = conn.execute(sa.select(t.scores).where(t.scores.c.lead_id == lead_id))
-            found = stored.mappings().first()
-            written = dict(found) if found is not None else None
+            written = records.score_of(conn, lead_id)
     return result, written
 
 

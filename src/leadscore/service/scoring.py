@@ -57,7 +57,6 @@ def score_row(score: LeadScore, model_id: int) -> dict[str, Any]:
         "sla_hours": score.sla_hours,
         "priority": score.priority,
         "account_id": score.account_id,
-        "account_score": score.account_score,
         "primary_interest": score.primary_interest,
         "interests": score.interests,
         "model_id": model_id,
@@ -230,11 +229,9 @@ class Scorer:
         self._write_batch(conn, subs, batch, now)
         result.transitions = len(batch.transitions)
         result.sla_opened = len(batch.opened)
-        if accounts:
-            rolled = self.roll_up(conn, active, accounts)
-            for row in result.rows.values():
-                if row["account_id"] is not None:
-                    row["account_score"] = rolled.get(row["account_id"])
+        rolled = self.roll_up(conn, active, accounts) if accounts else {}
+        for row in result.rows.values():
+            row["account_score"] = rolled.get(row["account_id"]) if row["account_id"] else None
         return result
 
     def _record_change(
@@ -347,28 +344,29 @@ class Scorer:
     def roll_up(
         self, conn: Connection, active: Active, account_ids: Iterable[str]
     ) -> dict[str, float]:
-        """Recompute the account score of every lead of these accounts from stored totals."""
+        """Recompute these accounts' roll-up scores from their leads' stored totals."""
         acc = active.model.account
         rollup = acc.rollup if acc is not None else "sum"
         s = t.scores
-        totals: dict[str, list[int]] = defaultdict(list)
-        for part in records.chunks(sorted(set(account_ids))):
+        wanted = sorted(set(account_ids))
+        totals: dict[str, list[int]] = {a: [] for a in wanted}
+        for part in records.chunks(wanted):
             for account_id, total in conn.execute(
                 sa.select(s.c.account_id, s.c.total).where(
                     records.among(conn, s.c.account_id, part)
                 )
             ):
                 totals[account_id].append(round(total * 100))
-        rolled = {
-            account_id: (sum(v) if rollup == "sum" else max(v)) / 100
-            for account_id, v in sorted(totals.items())
-        }
-        if rolled:
+        rolled = {a: (sum(v) if rollup == "sum" else max(v)) / 100 for a, v in totals.items() if v}
+        rows = [{"account_id": a, "score": rolled[a], "leads": len(totals[a])} for a in rolled]
+        if rows:
+            conn.execute(records.upsert(conn, t.account_scores, "account_id"), rows)
+        gone = [a for a, v in totals.items() if not v]
+        for part in records.chunks(gone):
             conn.execute(
-                s.update()
-                .where(s.c.account_id == sa.bindparam("a"))
-                .values(account_score=sa.bindparam("v")),
-                [{"a": a, "v": v} for a, v in rolled.items()],
+                t.account_scores.delete().where(
+                    records.among(conn, t.account_scores.c.account_id, part)
+                )
             )
         return rolled
 

@@ -371,6 +371,24 @@ def clear_dirty(conn: Connection, marks: Sequence[tuple[str, int]]) -> None:
         )
 
 
+# -- scores -------------------------------------------------------------------------------------
+
+
+def score_of(conn: Connection, lead_id: str) -> Record | None:
+    """A lead's stored score with its account's roll-up (`account_score`), or None."""
+    s, a = t.scores, t.account_scores
+    row = (
+        conn.execute(
+            sa.select(s, a.c.score.label("account_score"))
+            .select_from(s.outerjoin(a, a.c.account_id == s.c.account_id))
+            .where(s.c.lead_id == lead_id)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
 # -- outcomes and erasure -----------------------------------------------------------------------
 
 

@@ -124,7 +124,6 @@ scores: Final = sa.Table(
     sa.Column("sla_hours", sa.Float()),
     sa.Column("priority", sa.Boolean(), nullable=False),
     sa.Column("account_id", ID),
-    sa.Column("account_score", sa.Float()),
     sa.Column("primary_interest", sa.Text()),
     sa.Column("interests", sa.JSON(), nullable=False),
     sa.Column("model_id", sa.BigInteger(), nullable=False),
@@ -135,6 +134,16 @@ scores: Final = sa.Table(
     sa.Column("events_seq", sa.BigInteger(), nullable=False),
     sa.Index(None, "total"),
     sa.Index(None, "account_id"),
+)
+
+# The roll-up of each account's lead totals (sum or max, as the model says): one row per
+# account, so that a change touches one row instead of every lead of the account.
+account_scores: Final = sa.Table(
+    "account_scores",
+    metadata,
+    sa.Column("account_id", ID, primary_key=True),
+    sa.Column("score", sa.Float(), nullable=False),
+    sa.Column("leads", sa.Integer(), nullable=False),
 )
 
 # One row per change of a lead's score, with what caused it.

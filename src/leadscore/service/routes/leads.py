@@ -55,8 +55,7 @@ def _lead_or_404(conn: sa.Connection, lead_id: str) -> dict[str, Any]:
 
 
 def _score(conn: sa.Connection, lead_id: str) -> dict[str, Any] | None:
-    row = conn.execute(sa.select(t.scores).where(t.scores.c.lead_id == lead_id)).mappings().first()
-    return dict(row) if row is not None else None
+    return records.score_of(conn, lead_id)
 
 
 # -- leads ----------------------------------------------------------------------------------------
@@ -314,22 +313,22 @@ def list_accounts(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Accounts with their roll-up score and number of leads, highest roll-up first."""
-    a, s, lead = t.accounts, t.scores, t.leads
+    a, rolled, lead = t.accounts, t.account_scores, t.leads
     stats = (
-        sa.select(
-            lead.c.account_id,
-            sa.func.count().label("leads"),
-            sa.func.max(s.c.account_score).label("account_score"),
-        )
-        .select_from(lead.outerjoin(s, s.c.lead_id == lead.c.lead_id))
+        sa.select(lead.c.account_id, sa.func.count().label("leads"))
         .where(lead.c.account_id.is_not(None))
         .group_by(lead.c.account_id)
         .subquery()
     )
+    score = rolled.c.score.label("account_score")
     query = (
-        sa.select(a, stats.c.leads, stats.c.account_score)
-        .select_from(a.outerjoin(stats, stats.c.account_id == a.c.account_id))
-        .order_by(stats.c.account_score.desc().nulls_last(), a.c.account_id)
+        sa.select(a, sa.func.coalesce(stats.c.leads, 0).label("leads"), score)
+        .select_from(
+            a.outerjoin(stats, stats.c.account_id == a.c.account_id).outerjoin(
+                rolled, rolled.c.account_id == a.c.account_id
+            )
+        )
+        .order_by(rolled.c.score.desc().nulls_last(), a.c.account_id)
         .limit(limit)
         .offset(offset)
     )
@@ -360,7 +359,6 @@ def account_view(account_id: str, service: ServiceDep, _: Admin) -> dict[str, An
                     s.c.grade,
                     s.c.temperature,
                     s.c.stage,
-                    s.c.account_score,
                     s.c.model_version,
                 )
                 .select_from(lead.outerjoin(s, s.c.lead_id == lead.c.lead_id))
@@ -368,6 +366,9 @@ def account_view(account_id: str, service: ServiceDep, _: Admin) -> dict[str, An
                 .order_by(s.c.total.desc().nulls_last(), lead.c.lead_id)
             ).mappings()
         ]
+        rolled = conn.execute(
+            sa.select(t.account_scores.c.score).where(t.account_scores.c.account_id == account_id)
+        ).scalar()
         active = service.scorer.registry.active(conn)
         engaged: set[str] = set()
         if active is not None and active.compiled.stakeholders is not None and rows:
@@ -381,12 +382,11 @@ def account_view(account_id: str, service: ServiceDep, _: Admin) -> dict[str, An
         r["engaged"] = r["lead_id"] in engaged
     if account is None and not rows:
         raise HTTPException(404, f"unknown account '{account_id}'")
-    scored = [r for r in rows if r["total"] is not None]
     rollup = active.model.account.rollup if active and active.model.account else "sum"
     return {
         "account": account,
         "rollup": rollup,
-        "account_score": scored[0]["account_score"] if scored else None,
+        "account_score": rolled,
         "leads": len(rows),
         "stakeholders": rows,
         "engaged": len(engaged),
