@@ -144,3 +144,28 @@ def test_failed_deliveries_are_retried_and_logged(running: Running, receiver: Re
     assert [(d["status"], d["attempts"]) for d in items] == [("delivered", 3)]
     assert len(receiver.requests) == 3
     assert items[0]["payload"]["data"]["total"] == 40.0
+
+
+def test_the_delivery_log_is_kept_thirty_days(running: Running, receiver: Receiver) -> None:
+    running.publish(STARTER)
+    subscribe(running, receiver, ["score_changed"])
+    running.admin.put("/v1/leads/L1", json=CEO)
+    wait_for(receiver, "score_changed")
+    hook = running.admin.get("/v1/webhooks").json()[0]["id"]
+
+    def log() -> list[Any]:
+        deliveries = running.admin.get(f"/v1/webhooks/{hook}/deliveries").json()
+        return deliveries if isinstance(deliveries, list) else deliveries["items"]
+
+    deadline = time.monotonic() + 5
+    while [d["status"] for d in log()] != ["delivered"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    running.clock.advance(days=29)
+    running.admin.post("/v1/rescore")
+    running.wait_idle()
+    assert [d["status"] for d in log()][-1] == "delivered"  # still there
+    running.clock.advance(days=2)
+    running.admin.post("/v1/rescore")
+    running.wait_idle()
+    assert all(d["created_at"] > (T0 + timedelta(days=1)).isoformat() for d in log())

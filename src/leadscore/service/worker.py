@@ -7,6 +7,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from leadscore.service import handover, registry, scoring
 from leadscore.service.clock import Clock
 from leadscore.service.scoring import Scorer
+from leadscore.service.webhooks import prune_deliveries
 from leadscore.store import tables as t
 from leadscore.store.database import Store
 
@@ -204,10 +206,18 @@ class Jobs:
 class Scheduler:
     """Rescores every lead as of now on an interval (decay, inactivity) via the job queue."""
 
-    def __init__(self, jobs: Jobs, interval: float, active: Callable[[], int | None]) -> None:
+    def __init__(
+        self,
+        jobs: Jobs,
+        interval: float,
+        active: Callable[[], int | None],
+        *,
+        keep_deliveries_days: float = 30.0,
+    ) -> None:
         self.jobs = jobs
         self.interval = interval
         self.active = active
+        self.keep_deliveries = timedelta(days=keep_deliveries_days)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -215,7 +225,10 @@ class Scheduler:
         """Queue one scheduled rescoring of every lead; returns the job id (None: no model).
 
         While an earlier one still waits or runs, that one is returned instead of a second.
+        The webhook delivery log is kept for `keep_deliveries_days`.
         """
+        with self.jobs.store.write() as conn:
+            prune_deliveries(conn, self.jobs.clock() - self.keep_deliveries)
         model_id = self.active()
         if model_id is None:
             return None
