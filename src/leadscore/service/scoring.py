@@ -411,9 +411,27 @@ class Scorer:
         *,
         chunk: int = 2000,
     ) -> Applied:
-        """Rescore every lead with `active`, chunk by chunk, each chunk as of its own now.
+        """Rescore every lead with `active`, chunk by chunk, each chunk as of its own now."""
+        groups = self.lead_groups(chunk)
+        count = sum(len(g) for g in groups)
+        total = Applied()
+        done = 0
+        for group in groups:
+            with self.store.read() as conn:
+                computed = self.compute(conn, active, group, self.clock())
+            with self.store.write() as conn:
+                applied = self.apply(conn, active, computed, cause, dict.fromkeys(group, cause_id))
+            done += len(group)
+            for name in ("written", "changed", "skipped", "transitions", "sla_opened"):
+                setattr(total, name, getattr(total, name) + getattr(applied, name))
+            if progress is not None:
+                progress(done, count, total.changed)
+        return total
 
-        Leads of one account stay in one chunk, so stakeholder counts and roll-ups are whole.
+    def lead_groups(self, chunk: int = 2000) -> list[list[str]]:
+        """Every lead id in groups of about `chunk`, bounding the memory a full pass needs.
+
+        Leads of one account stay in one group, so stakeholder counts and roll-ups are whole.
         """
         with self.store.read() as conn:
             rows = conn.execute(
@@ -432,17 +450,4 @@ class Scorer:
             last_account = account_id
         if current:
             groups.append(current)
-        total = Applied()
-        done = 0
-        for group in groups:
-            with self.store.read() as conn:
-                as_of = self.clock()
-                computed = self.compute(conn, active, group, as_of)
-            with self.store.write() as conn:
-                applied = self.apply(conn, active, computed, cause, dict.fromkeys(group, cause_id))
-            done += len(group)
-            for name in ("written", "changed", "skipped", "transitions", "sla_opened"):
-                setattr(total, name, getattr(total, name) + getattr(applied, name))
-            if progress is not None:
-                progress(done, len(rows), total.changed)
-        return total
+        return groups
