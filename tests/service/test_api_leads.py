@@ -581,3 +581,19 @@ def test_export_has_everything_and_erasure_removes_it(running: Running) -> None:
     assert r.status_code == 404 and "ann" in r.json()["detail"]
     assert running.admin.delete("/v1/leads/nobody").status_code == 404
     assert running.admin.get("/v1/leads/nobody/export").status_code == 404
+
+
+def test_erasing_an_accounts_last_lead_removes_its_roll_up(running: Running) -> None:
+    running.publish(STARTER)
+    running.admin.put("/v1/accounts/solo", json={"account_id": "solo", "name": "Solo GmbH"})
+    running.admin.put(
+        "/v1/leads/only", json={"lead_id": "only", "job_title": "CEO", "account_id": "solo"}
+    )
+    assert running.admin.get("/v1/accounts/solo").json()["account_score"] == 20.0
+    assert running.admin.delete("/v1/leads/only").status_code == 200
+    view = running.admin.get("/v1/accounts/solo").json()
+    assert view["account_score"] is None and view["leads"] == 0
+    listed = running.admin.get("/v1/accounts").json()["items"]
+    assert [(a["account_id"], a["account_score"], a["leads"]) for a in listed] == [
+        ("solo", None, 0)
+    ]

@@ -237,6 +237,9 @@ def erase_lead(service: Service, lead_id: str) -> dict[str, int] | None:
         if lead["account_id"] is not None:
             peers = records.account_lead_ids(conn, [lead["account_id"]])
             records.mark_dirty(conn, peers, scoring.ACCOUNT, lead["account_id"])
+            if not peers:  # no lead left to roll up: the account's roll-up goes too
+                rolled = t.account_scores
+                conn.execute(rolled.delete().where(rolled.c.account_id == lead["account_id"]))
     _follow(service, True, peers)
     return counts
 
