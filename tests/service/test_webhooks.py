@@ -411,8 +411,8 @@ def test_deleting_a_webhook_while_its_delivery_is_in_flight(
 
     receiver.on_request = delete
     started = time.monotonic()
-    assert make_deliverer(timeout=5.0).deliver_due() == 1
-    assert time.monotonic() - started < 2.0
+    assert make_deliverer(timeout=30.0).deliver_due() == 1
+    assert time.monotonic() - started < 15.0  # far below the client timeout it would wait out
     assert len(receiver.requests) == 1
     assert log(store, webhook_id) == []
     with store.read() as conn:
@@ -536,15 +536,16 @@ def test_the_thread_delivers_promptly_on_wake(
     announce(store, "score_changed", {})
     started = time.monotonic()
     deliverer.wake()
-    assert receiver.got.wait(1.0)
-    assert time.monotonic() - started < 1.0
-    deadline = time.monotonic() + 1.0
+    # far below the 60 s poll interval: only wake() explains it (bounds generous for busy CI)
+    assert receiver.got.wait(15.0)
+    assert time.monotonic() - started < 15.0
+    deadline = time.monotonic() + 15.0
     while not log(store, webhook_id, "delivered") and time.monotonic() < deadline:
         time.sleep(0.01)
     assert only(log(store, webhook_id))["status"] == "delivered"
     started = time.monotonic()
     deliverer.stop()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 15.0
 
 
 def test_stopping_mid_batch_hands_the_rest_back_at_once(
