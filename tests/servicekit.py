@@ -55,7 +55,7 @@ class Running:
     tracking: httpx.Client
     anonymous: httpx.Client
 
-    def wait_idle(self, timeout: float = 10.0) -> None:
+    def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until queued rescoring and jobs are done."""
         assert self.service.jobs.wait(timeout), "jobs did not finish"
         deadline = time.monotonic() + timeout
