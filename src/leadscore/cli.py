@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -372,6 +372,133 @@ def demo(
                 )
             )
     console.print(f"scores written to {out}", highlight=False)
+
+
+def parse_duration(text: str, option: str) -> timedelta:
+    """A duration like 90d, 12w or 36h."""
+    units = {"d": 1.0, "w": 7.0, "h": 1 / 24}
+    number, unit = text[:-1], text[-1:]
+    try:
+        if unit not in units:
+            raise ValueError
+        value = float(number)
+    except ValueError:
+        raise _fail(f"{option} {text!r} is not a duration; expected e.g. 90d, 12w or 36h") from None
+    if value <= 0:
+        raise _fail(f"{option} {text!r} must be more than zero")
+    return timedelta(days=value * units[unit])
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+@app.command()
+def backtest(
+    model: ModelArg,
+    data: DataOpt,
+    cutoff: Annotated[
+        str,
+        typer.Option("--cutoff", help="Score as of this instant; outcomes after it are the truth."),
+    ],
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="How long after the cut-off a win counts (90d, 12w).")
+    ] = "90d",
+    rolling: Annotated[
+        int, typer.Option("--rolling", help="Also run this many earlier cut-offs, --every apart.")
+    ] = 0,
+    every: Annotated[str, typer.Option("--every", help="Spacing of rolling cut-offs.")] = "30d",
+    mapping: MappingOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
+    ] = None,
+) -> None:
+    """Score every lead as of a cut-off and judge it by who was won afterwards (AUC, lift)."""
+    from leadscore.evaluate.backtest import backtest as run_backtest
+    from leadscore.evaluate.backtest import rolling as run_rolling
+
+    scoring = _load(model)
+    when = parse_as_of(cutoff)
+    window = parse_duration(horizon, "--horizon")
+    dataset = _load_data(data, mapping)
+    try:
+        with _progress() as progress:
+            progress.add_task("backtesting", total=None)
+            result = run_backtest(scoring, dataset, when, window)
+            report = result.as_dict()
+            if rolling > 0:
+                step = parse_duration(every, "--every")
+                cutoffs = [when - step * k for k in range(rolling + 1)]
+                report["rolling"] = run_rolling(scoring, dataset, cutoffs, window)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    text = json.dumps(report, indent=2, default=str)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        console.print_json(text)
+        return
+    _print_backtest(report)
+
+
+def _print_backtest(report: dict[str, Any]) -> None:
+    truth = report["truth"]
+    console.print(
+        f"[bold]{report['model']} {report['model_version']}[/], cut-off {report['cutoff']}, "
+        f"horizon {report['horizon_days']:g} days: {truth['leads']:,} leads, {truth['won']:,} won "
+        f"({_pct(report['base_rate'])}), {truth['lost']:,} lost; left out: "
+        f"{truth['not_yet_created']:,} created later, {truth['decided_before']:,} decided before",
+        highlight=False,
+    )
+    auc = report["auc"]
+    console.print(f"AUC {auc:.3f}" if auc is not None else "AUC: -", highlight=False)
+    for note in report["notes"]:
+        console.print(f"[yellow]{note}[/]", highlight=False)
+    if report["deciles"]:
+        table = Table(
+            "decile", "leads", "won", "scores", "conversion", "lift", "gain", title="Deciles"
+        )
+        for d in report["deciles"]:
+            table.add_row(
+                str(d["decile"]),
+                f"{d['leads']:,}",
+                f"{d['won']:,}",
+                f"{d['min_score']:g} - {d['max_score']:g}",
+                _pct(d["conversion"]),
+                f"{d['lift']:.2f}",
+                _pct(d["cumulative_gain"]),
+            )
+        console.print(table)
+    for group, rows in report["conversion"].items():
+        table = Table(group, "leads", "won", "conversion", title=f"Conversion by {group}")
+        for r in rows:
+            table.add_row(
+                str(r["value"]), f"{r['leads']:,}", f"{r['won']:,}", _pct(r["conversion"])
+            )
+        console.print(table)
+    if report["thresholds"]:
+        table = Table("hand-over", "leads", "won", "precision", "recall", title="Thresholds")
+        for r in report["thresholds"]:
+            table.add_row(
+                r["threshold"],
+                f"{r['leads']:,}",
+                f"{r['won']:,}",
+                _pct(r["precision"]),
+                _pct(r["recall"]),
+            )
+        console.print(table)
+    if report.get("rolling"):
+        table = Table("cut-off", "leads", "won", "AUC", "top-decile lift", title="Rolling (drift)")
+        for r in report["rolling"]:
+            table.add_row(
+                r["cutoff"],
+                f"{r['leads']:,}",
+                f"{r['won']:,}",
+                "-" if r["auc"] is None else f"{r['auc']:.3f}",
+                "-" if r["top_decile_lift"] is None else f"{r['top_decile_lift']:.2f}",
+            )
+        console.print(table)
 
 
 DbOpt = Annotated[
