@@ -153,3 +153,29 @@ def test_keys_are_created_listed_and_revoked(database_url: str) -> None:
     assert again.exit_code == 2 and "no active key 1" in again.output
     bad = runner.invoke(app, ["keys", "create", "x", "--scope", "root", "--db", db])
     assert bad.exit_code == 2 and "scopes must be some of tracking, admin" in bad.output
+
+
+def test_backtest_prints_a_summary_and_writes_json(tmp_path: Path) -> None:
+    from leadscore.io import generate
+
+    data = tmp_path / "data"
+    generate(1500, seed=3, out=data)
+    out = tmp_path / "bt.json"
+    args = ["backtest", "models/starter.yaml", "--data", str(data), "--cutoff", "2025-10-01"]
+    result = CliRunner().invoke(
+        app, [*args, "--rolling", "1", "--out", str(out)], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    assert "AUC 0." in result.output and "Deciles" in result.output
+    assert "Rolling (drift)" in result.output
+    report = json.loads(out.read_text())
+    assert report["cutoff"] == "2025-10-01T00:00:00" and len(report["deciles"]) == 10
+    assert [r["cutoff"] for r in report["rolling"]] == [
+        "2025-09-01T00:00:00",
+        "2025-10-01T00:00:00",
+    ]
+    assert report["rolling"][-1]["auc"] == report["auc"]
+    bad = CliRunner().invoke(app, [*args[:-1], "2035-01-01"])
+    assert bad.exit_code == 2 and "at or after the last outcome" in bad.output
+    bad = CliRunner().invoke(app, [*args, "--horizon", "soon"])
+    assert bad.exit_code == 2 and "--horizon 'soon' is not a duration" in bad.output

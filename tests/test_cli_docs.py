@@ -20,6 +20,7 @@ COMMANDS = (
     "generate",
     "demo",
     "schema",
+    "backtest",
     "serve",
     "keys",
     "keys create",
