@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean postgres
+.PHONY: install demo test lint format bench clean postgres browser
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: lint postgres
+test: lint postgres browser
 	$(BIN)/pytest -q
 
 # The store tests start a throwaway PostgreSQL server of their own (tests/conftest.py) and
@@ -46,6 +46,16 @@ postgres:
 	  for c in $$(pg_lsclusters -h 2>/dev/null | awk '$$4 == "online" {print $$1 "/" $$2}'); do \
 	    $(SUDO) pg_ctlcluster $${c%/*} $${c#*/} stop || true; \
 	  done; \
+	fi
+
+# The report test renders the backtest report in a real headless Chromium, driven through
+# the system chromedriver (never downloaded); install both on Debian/Ubuntu when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  set -e; \
+	  echo "Installing Chromium and chromedriver (apt-get) for the report tests"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 
 bench: install postgres

@@ -179,3 +179,56 @@ def test_backtest_prints_a_summary_and_writes_json(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "at or after the last outcome" in bad.output
     bad = CliRunner().invoke(app, [*args, "--horizon", "soon"])
     assert bad.exit_code == 2 and "--horizon 'soon' is not a duration" in bad.output
+
+
+def test_cases_and_compare_print_and_write_json(tmp_path: Path) -> None:
+    from leadscore.io import generate
+
+    data = tmp_path / "data"
+    generate(800, seed=2, out=data)
+    runner = CliRunner()
+    out = tmp_path / "cases.json"
+    result = runner.invoke(
+        app,
+        [
+            "cases",
+            "models/starter.yaml",
+            "--data",
+            str(data),
+            "--won",
+            "2",
+            "--lost",
+            "1",
+            "--recent",
+            "1",
+            "--as-of",
+            "2026-01-01",
+            "--out",
+            str(out),
+        ],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    assert "before it was won" in result.output and "before it was lost" in result.output
+    assert [c["kind"] for c in json.loads(out.read_text())["cases"]] == [
+        "won",
+        "won",
+        "lost",
+        "recent",
+    ]
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "models/starter.yaml",
+            "models/committee.yaml",
+            "--data",
+            str(data),
+            "--as-of",
+            "2026-01-01",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["models"][1]["name"] == "committee" and report["leads"] == 800

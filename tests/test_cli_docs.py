@@ -21,6 +21,8 @@ COMMANDS = (
     "demo",
     "schema",
     "backtest",
+    "cases",
+    "compare",
     "serve",
     "keys",
     "keys create",

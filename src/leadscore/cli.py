@@ -433,13 +433,8 @@ def backtest(
                 report["rolling"] = run_rolling(scoring, dataset, cutoffs, window)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
-    text = json.dumps(report, indent=2, default=str)
-    if out is not None:
-        out.write_text(text + "\n", encoding="utf-8")
-    if as_json:
-        console.print_json(text)
-        return
-    _print_backtest(report)
+    if _emit(report, as_json, out):
+        _print_backtest(report)
 
 
 def _print_backtest(report: dict[str, Any]) -> None:
@@ -497,6 +492,140 @@ def _print_backtest(report: dict[str, Any]) -> None:
                 f"{r['won']:,}",
                 "-" if r["auc"] is None else f"{r['auc']:.3f}",
                 "-" if r["top_decile_lift"] is None else f"{r['top_decile_lift']:.2f}",
+            )
+        console.print(table)
+
+
+def _emit(report: dict[str, Any], as_json: bool, out: Path | None) -> bool:
+    """Write --out and print --json; True when the readable summary is still wanted."""
+    text = json.dumps(report, indent=2, default=str)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
+    if as_json:
+        console.print_json(text)
+    return not as_json
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
+]
+
+
+@app.command()
+def cases(
+    model: ModelArg,
+    data: DataOpt,
+    won: Annotated[int, typer.Option("--won", help="Most recently won leads.")] = 10,
+    lost: Annotated[int, typer.Option("--lost", help="Most recently lost leads.")] = 10,
+    recent: Annotated[int, typer.Option("--recent", help="Most recently created open leads.")] = 10,
+    as_of: AsOfOpt = None,
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Won, lost and recent leads as timelines: score, temperature and stage after each event."""
+    from leadscore.evaluate.cases import cases as build
+
+    scoring = _load(model)
+    when = parse_as_of(as_of)
+    dataset = _load_data(data, mapping)
+    try:
+        with _progress() as progress:
+            progress.add_task("rebuilding timelines", total=None)
+            found = build(scoring, dataset, when, won=won, lost=lost, recent=recent)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    report = {"as_of": when.isoformat(), "cases": [c.as_dict() for c in found]}
+    if not _emit(report, as_json, out):
+        return
+    for case in found:
+        verdict = ""
+        if case.before_outcome is not None:
+            b = case.before_outcome
+            verdict = (
+                f"; before it was {case.kind}: {b.total:g} points, {b.temperature or '-'}, "
+                f"{b.stage or '-'}"
+            )
+        title = f"{case.lead_id} ({case.kind}{verdict})"
+        table = Table("when", "event", "points", "grade", "temperature", "stage", title=title)
+        for step in case.steps:
+            table.add_row(
+                step.ts.isoformat(sep=" "),
+                step.event_type or "-",
+                f"{step.total:g}",
+                step.grade or "-",
+                step.temperature or "-",
+                step.stage or "-",
+            )
+        wide.print(table)
+
+
+@app.command()
+def compare(
+    model_a: Annotated[Path, typer.Argument(help="The current model (YAML).")],
+    model_b: Annotated[Path, typer.Argument(help="The candidate model (YAML).")],
+    data: DataOpt,
+    as_of: AsOfOpt = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option("--cutoff", help="Also backtest both as of this cut-off, side by side."),
+    ] = None,
+    horizon: Annotated[str, typer.Option("--horizon", help="Backtest horizon (90d).")] = "90d",
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Two models on the same leads: who changes temperature or stage, and (with --cutoff)
+    how both would have fared."""
+    from leadscore.evaluate.compare import compare as run
+
+    current, candidate = _load(model_a), _load(model_b)
+    when = parse_as_of(as_of)
+    window = parse_duration(horizon, "--horizon")
+    dataset = _load_data(data, mapping)
+    try:
+        with _progress() as progress:
+            progress.add_task("comparing", total=None)
+            report = run(
+                current,
+                candidate,
+                dataset,
+                when,
+                cutoff=parse_as_of(cutoff) if cutoff else None,
+                horizon=window,
+            )
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    if not _emit(report, as_json, out):
+        return
+    a, b = report["models"]
+    console.print(
+        f"{a['name']} {a['version']} -> {b['name']} {b['version']} as of {report['as_of']}: "
+        f"{report['changed']:,} of {report['leads']:,} leads change temperature or stage",
+        highlight=False,
+    )
+    for title, key in (("Stage", "stage_moves"), ("Temperature", "temperature_moves")):
+        if report[key]:
+            table = Table("from", "to", "leads", title=f"{title} moves")
+            for m in report[key]:
+                table.add_row(str(m["from"]), str(m["to"]), f"{m['leads']:,}")
+            console.print(table)
+    band = report["changed_per"]
+    if report["changed_per_band"]:
+        table = Table(band, "leads changing", title=f"Changes per {band} (current model)")
+        for r in report["changed_per_band"]:
+            table.add_row(str(r[band]), f"{r['leads']:,}")
+        console.print(table)
+    if "backtest" in report:
+        table = Table(
+            "model", "AUC", "top-decile lift", title=f"Backtest at {report['backtest']['cutoff']}"
+        )
+        for m in report["backtest"]["metrics"]:
+            table.add_row(
+                f"{m['model']} {m['version']}",
+                "-" if m["auc"] is None else f"{m['auc']:.3f}",
+                "-" if m["top_decile_lift"] is None else f"{m['top_decile_lift']:.2f}",
             )
         console.print(table)
 
