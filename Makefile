@@ -61,6 +61,7 @@ browser:
 bench: install postgres
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/evaluate.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -153,7 +153,8 @@ def labelled(
     arrays["won"] = np.nan_to_num(arrays["won"].astype(float)).astype(bool)
     arrays["lost"] = np.nan_to_num(arrays["lost"].astype(float)).astype(bool)
     arrays["total"] = arrays["total"].astype(float)
-    all_leads = int(scores.count().to_pyarrow().as_py())
+    # one score row per lead: count the leads, not the (expensive) scores again
+    all_leads = int(data.leads.count().to_pyarrow().as_py())
     truth = Truth(
         leads=int(keep.sum()),
         won=int(arrays["won"].sum()),

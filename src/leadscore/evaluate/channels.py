@@ -18,6 +18,9 @@ All work is done by the backend (DuckDB); only one row per group reaches Python.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -29,6 +32,7 @@ from leadscore.api import score
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate.backtest import handover_stages
+from leadscore.io.readers import duckdb_connection
 from leadscore.model.scoring import ScoringModel
 from leadscore.schema import Dataset
 
@@ -188,6 +192,21 @@ def _per_lead(
     return base, people, basis
 
 
+@contextmanager
+def _materialized(table: ir.Table) -> Iterator[ir.Table]:
+    """The table computed once into a temporary DuckDB table, dropped afterwards.
+
+    (Ibis's own `Table.cache()` cannot drop its table on DuckDB 2.)
+    """
+    con = table.get_backend()
+    name = f"_leadscore_channels_{uuid.uuid4().hex}"
+    cached = con.create_table(name, table, temp=True)
+    try:
+        yield cached
+    finally:
+        duckdb_connection(con).execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
 def _aggregate(t: ir.Table, key: str) -> list[dict[str, Any]]:
     grouped = t.group_by(key).aggregate(
         leads=t.count(),
@@ -278,8 +297,7 @@ def channels(model: ScoringModel, data: Dataset, as_of: datetime) -> Channels:
             f"no lead existed at {as_of.isoformat()}: every lead was created at or after it; "
             "choose a later as-of"
         )
-    if True:
-        cached = base
+    with _materialized(base) as cached:
         by_source = _aggregate(cached, "source")
         by_campaign = _aggregate(_touched(cached, data.events, "campaign", as_of), "campaign")
         by_stage = _aggregate(

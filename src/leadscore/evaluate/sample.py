@@ -168,6 +168,38 @@ def _line_order(line: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _ids(table: ibis.Table) -> set[str]:
+    return {str(v) for v in table.to_pyarrow().column(0).to_pylist()}
+
+
+def _around(data: Dataset, ids: list[str], accounts: list[str]) -> Dataset:
+    """The part of the data that decides the ledgers of the leads `ids` (of `accounts`).
+
+    A lead's score reads its own events and, through stakeholders and the account roll-up,
+    the leads of its account; nothing else. Where event ids were not checked to be unique,
+    the engine keeps the first of the events that share an id, so the leads holding those
+    events come along too. Scoring this part gives the very ledgers of scoring everything,
+    at a fraction of the cost.
+    """
+    leads, events = data.leads, data.events
+    lead_id = leads.lead_id.cast("string")
+    near = lead_id.isin(ids)
+    if accounts and "account_id" in leads.columns:
+        near = near | leads.account_id.cast("string").isin(accounts)
+    keep = _ids(leads.filter(near).select(lead_id))
+    if not data.validated:
+        held = events.filter(events.lead_id.cast("string").isin(sorted(keep)))
+        shared = events.semi_join(held.select("event_id"), "event_id")
+        keep |= _ids(shared.select(shared.lead_id.cast("string")).distinct())
+    chosen = sorted(keep)
+    return Dataset(
+        leads=leads.filter(lead_id.isin(chosen)),
+        events=events.filter(events.lead_id.cast("string").isin(chosen)),
+        accounts=data.accounts,
+        validated=data.validated,
+    )
+
+
 def sample(
     model: ScoringModel,
     data: Dataset,
@@ -197,7 +229,8 @@ def sample(
         raise DataError("the data holds no leads: nothing to sample")
 
     ids = sorted({str(r["lead_id"]) for r in rows})
-    ledger = scores.ledger
+    accounts = sorted({str(r["account_id"]) for r in rows if r.get("account_id") is not None})
+    ledger = score(model, _around(data, ids, accounts), as_of).ledger
     lines: list[dict[str, Any]] = ledger.filter(ledger.lead_id.isin(ids)).to_pyarrow().to_pylist()
     by_lead: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for line in lines:
