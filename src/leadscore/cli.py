@@ -408,6 +408,12 @@ def backtest(
         int, typer.Option("--rolling", help="Also run this many earlier cut-offs, --every apart.")
     ] = 0,
     every: Annotated[str, typer.Option("--every", help="Spacing of rolling cut-offs.")] = "30d",
+    weeks: Annotated[
+        int,
+        typer.Option(
+            "--weeks", help="Leads handed to sales in each of this many weeks before the cut-off."
+        ),
+    ] = 0,
     mapping: MappingOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     out: Annotated[
@@ -415,6 +421,7 @@ def backtest(
     ] = None,
 ) -> None:
     """Score every lead as of a cut-off and judge it by who was won afterwards (AUC, lift)."""
+    from leadscore.evaluate import handover
     from leadscore.evaluate.backtest import backtest as run_backtest
     from leadscore.evaluate.backtest import rolling as run_rolling
 
@@ -427,6 +434,9 @@ def backtest(
             progress.add_task("backtesting", total=None)
             result = run_backtest(scoring, dataset, when, window)
             report = result.as_dict()
+            report["to_won"] = handover.to_won(scoring, dataset, when, window)
+            if weeks > 0:
+                report["per_week"] = handover.per_week(scoring, dataset, when, weeks)
             if rolling > 0:
                 step = parse_duration(every, "--every")
                 cutoffs = [when - step * k for k in range(rolling + 1)]
@@ -481,6 +491,23 @@ def _print_backtest(report: dict[str, Any]) -> None:
                 f"{r['won']:,}",
                 _pct(r["precision"]),
                 _pct(r["recall"]),
+            )
+        console.print(table)
+    to_won = report.get("to_won") or {}
+    if to_won.get("median_days") is not None:
+        console.print(
+            f"Median time from hand-over to won: {to_won['median_days']:.1f} days "
+            f"({to_won['measured']} won leads rebuilt; {to_won['never_handed_over']} were won "
+            "without being handed over)",
+            highlight=False,
+        )
+    if report.get("per_week"):
+        table = Table("week", "entered hand-over", "at week end", title="Hand-over per week")
+        for r in report["per_week"]:
+            table.add_row(
+                f"{r['week_start'][:10]} - {r['week_end'][:10]}",
+                f"{r['entered']:,}",
+                f"{r['at_week_end']:,}",
             )
         console.print(table)
     if report.get("rolling"):

@@ -9,6 +9,7 @@ signals are as the batch engine gives them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,31 +77,68 @@ def _rows(table: ibis.Table) -> list[dict[str, Any]]:
     return rows
 
 
-def timeline(
-    model: ScoringModel | CompiledModel, data: Dataset, lead_id: str, until: datetime
-) -> list[Step]:
-    """The lead's score at its start, after each of its events before `until`, and at `until`
-    (the last step, without an event: decay and inactivity up to that instant)."""
+def timelines(
+    model: ScoringModel | CompiledModel,
+    data: Dataset,
+    wanted: Sequence[tuple[str, datetime]],
+) -> dict[str, list[Step]]:
+    """Timelines of many leads, each up to its own instant, from three queries in all.
+
+    Each lead's timeline holds its score at its start, after each of its events before its
+    instant, and at the instant (the last step, without an event: decay and inactivity).
+    """
     compiled = model if isinstance(model, CompiledModel) else CompiledModel(model)
-    leads = _rows(data.leads.filter(data.leads.lead_id == lead_id))
-    if not leads:
-        raise DataError(f"no lead with lead_id {lead_id!r} in the data")
-    account_id = leads[0].get("account_id")
-    accounts: list[dict[str, Any]] = []
-    if account_id is not None:
-        leads = _rows(data.leads.filter(data.leads.account_id == account_id))
-        if data.accounts is not None:
-            accounts = _rows(data.accounts.filter(data.accounts.account_id == account_id))
-    ids = [r["lead_id"] for r in leads]
+    if not wanted:
+        return {}
+    ids = sorted({lead_id for lead_id, _ in wanted})
+    leads = data.leads
+    mine = _rows(leads.filter(leads.lead_id.isin(ids)))
+    missing = sorted(set(ids) - {r["lead_id"] for r in mine})
+    if missing:
+        raise DataError(f"no lead with lead_id {missing[0]!r} in the data")
+    account_ids = sorted({r["account_id"] for r in mine if r.get("account_id") is not None})
+    peers = _rows(leads.filter(leads.account_id.isin(account_ids))) if account_ids else []
+    every = {r["lead_id"]: r for r in [*mine, *peers]}
+    accounts: dict[str, dict[str, Any]] = {}
+    if account_ids and data.accounts is not None:
+        a = data.accounts
+        accounts = {r["account_id"]: r for r in _rows(a.filter(a.account_id.isin(account_ids)))}
+    latest = max(until for _, until in wanted)
     e = data.events
-    events = _rows(e.filter(e.lead_id.isin(ids) & (e.ts < until)))
+    events_by_lead: dict[str, list[dict[str, Any]]] = {i: [] for i in every}
+    for ev in _rows(e.filter(e.lead_id.isin(sorted(every)) & (e.ts < latest))):
+        events_by_lead[ev["lead_id"]].append(ev)
+    by_account: dict[str, list[str]] = {}
+    for lead_id, row in every.items():
+        if row.get("account_id") is not None:
+            by_account.setdefault(row["account_id"], []).append(lead_id)
+    out: dict[str, list[Step]] = {}
+    for lead_id, until in wanted:
+        me = every[lead_id]
+        account_id = me.get("account_id")
+        group = by_account[account_id] if account_id is not None else [lead_id]
+        rows = [every[i] for i in group]
+        events = [ev for i in group for ev in events_by_lead[i] if ev["ts"] < until]
+        account = accounts.get(account_id) if account_id is not None else None
+        out[lead_id] = _steps(compiled, lead_id, rows, events, [account] if account else [], until)
+    return out
+
+
+def _steps(
+    compiled: CompiledModel,
+    lead_id: str,
+    leads: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    accounts: list[dict[str, Any]],
+    until: datetime,
+) -> list[Step]:
     own = sorted(
         (ev for ev in events if ev["lead_id"] == lead_id), key=lambda ev: (ev["ts"], ev["event_id"])
     )
     me = next(r for r in leads if r["lead_id"] == lead_id)
     start = me.get("created_at") or (own[0]["ts"] if own else until - TICK)
-    # (when it is shown, as of when it is scored, the event)
-    # the start: nothing the lead did yet counts (events strictly before it)
+    # (when it is shown, as of when it is scored, the event); at the start nothing the lead
+    # did counts yet (events strictly before it)
     moments: list[tuple[datetime, datetime, dict[str, Any] | None]] = [(start, start, None)]
     moments += [(ev["ts"], ev["ts"] + TICK, ev) for ev in own]
     moments.append((until, until, None))
@@ -120,6 +158,13 @@ def timeline(
             )
         )
     return steps
+
+
+def timeline(
+    model: ScoringModel | CompiledModel, data: Dataset, lead_id: str, until: datetime
+) -> list[Step]:
+    """One lead's timeline up to `until` (see `timelines`)."""
+    return timelines(model, data, [(lead_id, until)])[lead_id]
 
 
 def cases(
@@ -165,10 +210,10 @@ def cases(
         picked += [(r["lead_id"], "recent", None) for r in _rows(top)]
     if not picked:
         raise DataError(f"no won, lost or open leads before {as_of.isoformat()}")
+    built = timelines(compiled, data, [(lead, ts or as_of) for lead, _, ts in picked])
     out = []
     for lead_id, kind, outcome_ts in picked:
-        until = outcome_ts if outcome_ts is not None else as_of
-        steps = timeline(compiled, data, lead_id, until)
+        steps = built[lead_id]
         case = Case(lead_id, kind, outcome_ts, steps)
         if outcome_ts is not None:
             case.before_outcome = steps[-1]

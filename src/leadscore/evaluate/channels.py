@@ -19,6 +19,7 @@ All work is done by the backend (DuckDB); only one row per group reaches Python.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate.backtest import handover_stages
 from leadscore.io.readers import duckdb_connection
-from leadscore.model.scoring import ScoringModel
+from leadscore.model.scoring import Route, ScoringModel
 from leadscore.schema import Dataset
 
 #: The group of leads without a source, or without any campaign (content stage) touched.
@@ -136,10 +137,10 @@ def _check_outcomes(data: Dataset, as_of: datetime) -> ir.Table:
 
 def _hot(model: ScoringModel, scores: ir.Table) -> tuple[ir.BooleanValue | None, str | None]:
     """Which scored leads are hot, and how that was decided."""
-    routes = list(model.routing)
+    routes: list[Route] = list(model.routing)
     acc = model.account
     if acc is not None and acc.priority is not None and acc.priority.route is not None:
-        routes.append(acc.priority.route)  # type: ignore[arg-type]
+        routes.append(acc.priority.route)
     if any(r.temperature is not None for r in routes):
         return (scores.temperature == "hot").fill_null(False), "temperature == 'hot'"
     stages = handover_stages(model)
@@ -200,7 +201,12 @@ def _materialized(table: ir.Table) -> Iterator[ir.Table]:
     """
     con = table.get_backend()
     name = f"_leadscore_channels_{uuid.uuid4().hex}"
-    cached = con.create_table(name, table, temp=True)
+    with warnings.catch_warnings():
+        # Ibis 12 calls a DuckDB 2 method that is deprecated; harmless, and not ours to fix.
+        warnings.filterwarnings(
+            "ignore", message=r".*fetch_arrow_table", category=DeprecationWarning
+        )
+        cached = con.create_table(name, table, temp=True)
     try:
         yield cached
     finally:
@@ -228,12 +234,12 @@ def _touched(base: ir.Table, events: ir.Table, column: str, as_of: datetime) -> 
     e = events.filter((events.ts < as_of) & events[column].notnull())
     touched = e.select("lead_id", key=e[column].cast("string")).distinct()
     joined = base.join(touched, "lead_id", how="left")
-    return joined.select(
-        *[base[c] for c in base.columns], **{column: touched.key.fill_null(NONE)}
-    )
+    return joined.select(*[base[c] for c in base.columns], **{column: touched.key.fill_null(NONE)})
 
 
-def _rows(groups: list[dict[str, Any]], key: str, has_hot: bool, has_values: bool) -> list[ChannelRow]:
+def _rows(
+    groups: list[dict[str, Any]], key: str, has_hot: bool, has_values: bool
+) -> list[ChannelRow]:
     out = []
     for g in groups:
         leads, won = int(g["leads"]), int(g["won"] or 0)

@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import matplotlib as mpl
 import numpy as np
@@ -35,7 +35,8 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.style import context as style_context
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from leadscore.evaluate.backtest import Backtest
+if TYPE_CHECKING:
+    from leadscore.evaluate.backtest import Backtest
 
 __all__ = [
     "Band",
@@ -65,6 +66,8 @@ GROUP_TITLES = {
     "stage": "Stage",
 }
 
+DASH = "\N{EN DASH}"
+TIMES = "\N{MULTIPLICATION SIGN}"
 _SVG_NS = "http://www.w3.org/2000/svg"
 _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 _URL_REF = re.compile(r"url\(#([^)]+)\)")
@@ -209,26 +212,6 @@ def write_report(path: Path, html: str) -> None:
 # --- plots ----------------------------------------------------------------------------------
 
 
-def _rc(key: str) -> dict[str, Any]:
-    return {
-        # ids in the SVG are hashes salted with this: fixed, so the output is reproducible,
-        # and per plot, so two plots on one page never share an id
-        "svg.hashsalt": f"leadscore-report-{key}",
-        # text stays text: searchable, selectable, small
-        "svg.fonttype": "none",
-        # "$" in a stage or model name is a dollar sign, not TeX
-        "text.parse_math": False,
-        "text.usetex": False,
-        "font.family": "sans-serif",
-        "font.sans-serif": ["DejaVu Sans"],
-        "font.size": 9.0,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.titlesize": 10.0,
-        "axes.titleweight": "bold",
-    }
-
-
 def _inline_svg(svg: str, key: str, label: str) -> str:
     """matplotlib's SVG made fit to inline: no prolog or metadata, ids prefixed by the key."""
     root = ET.fromstring(svg[svg.index("<svg") :])
@@ -260,7 +243,28 @@ def plot(
     key: str, caption: str, draw: Callable[[MplFigure], None], size: tuple[float, float]
 ) -> Figure:
     """Draw a plot on a fresh matplotlib figure (`size` in inches) and inline it as SVG."""
-    with style_context("default"), mpl.rc_context(_rc(key)):
+    with (
+        style_context("default"),
+        mpl.rc_context(
+            {
+                # ids in the SVG are hashes salted with this: fixed, so the output is
+                # reproducible, and per plot, so two plots on one page never share an id
+                "svg.hashsalt": f"leadscore-report-{key}",
+                # text stays text: searchable, selectable, small
+                "svg.fonttype": "none",
+                # "$" in a stage or model name is a dollar sign, not TeX
+                "text.parse_math": False,
+                "text.usetex": False,
+                "font.family": "sans-serif",
+                "font.sans-serif": ["DejaVu Sans"],
+                "font.size": 9.0,
+                "axes.spines.top": False,
+                "axes.spines.right": False,
+                "axes.titlesize": 10.0,
+                "axes.titleweight": "bold",
+            }
+        ),
+    ):
         figure = MplFigure(figsize=size, layout="constrained")
         draw(figure)
         out = io.StringIO()
@@ -292,11 +296,11 @@ def _natural(values: Sequence[object]) -> list[object]:
 
 
 def _pct(value: float | None, decimals: int = 1) -> str:
-    return "–" if value is None else f"{100 * value:.{decimals}f}%"
+    return DASH if value is None else f"{100 * value:.{decimals}f}%"
 
 
 def _num(value: float | None, decimals: int = 2) -> str:
-    return "–" if value is None else f"{value:,.{decimals}f}"
+    return DASH if value is None else f"{value:,.{decimals}f}"
 
 
 def _wilson(won: int, leads: int, z: float = 1.959964) -> tuple[float, float]:
@@ -311,13 +315,11 @@ def _wilson(won: int, leads: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def _nice_step(span: float, parts: int) -> float:
-    """A round width (1, 2, 2.5 or 5 times a power of ten) cutting `span` into about `parts`."""
+    """The widest round width (1, 2, 2.5 or 5 times a power of ten) cutting `span` into at
+    least `parts`."""
     raw = span / parts if span > 0 else 1.0
     magnitude = 10.0 ** math.floor(math.log10(raw))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if raw <= m * magnitude * (1 + 1e-9):
-            return m * magnitude
-    return 10 * magnitude  # pragma: no cover - the loop always returns
+    return max(m * magnitude for m in (1.0, 2.0, 2.5, 5.0) if m * magnitude <= raw * (1 + 1e-9))
 
 
 def _edges(totals: np.ndarray, parts: int) -> np.ndarray:
@@ -343,7 +345,7 @@ class Band:
 
     @property
     def label(self) -> str:
-        return f"{self.low:g}–{self.high:g}"
+        return f"{self.low:g} to {self.high:g}".replace("-", "\N{MINUS SIGN}")
 
 
 def score_bands(totals: np.ndarray, won: np.ndarray, parts: int = 10) -> list[Band]:
@@ -378,7 +380,7 @@ def _summary(result: Backtest) -> Section:
         ["Lost within the horizon", f"{t.lost:,}"],
         ["Base rate (won / evaluated)", _pct(result.base_rate)],
         ["AUC", _num(result.auc, 3)],
-        ["Top-decile lift", _num(result.deciles[0].lift) if result.deciles else "–"],
+        ["Top-decile lift", _num(result.deciles[0].lift) if result.deciles else DASH],
         ["Left out: created after the cut-off", f"{t.not_yet_created:,}"],
         ["Left out: won or lost before the cut-off", f"{t.decided_before:,}"],
     ]
@@ -495,7 +497,7 @@ def _distribution(per_lead: Mapping[str, np.ndarray] | None) -> Section:
     totals, won = _per_lead(per_lead)
     if len(totals) == 0:
         return Section(key, title, [Note("No leads to plot.", key)])
-    edges = _edges(totals, 30)
+    bins = _edges(totals, 25).tolist()
     groups = [
         (f"won (n={int(won.sum()):,})", totals[won], ORANGE),
         (f"not won (n={int((~won).sum()):,})", totals[~won], BLUE),
@@ -507,9 +509,14 @@ def _distribution(per_lead: Mapping[str, np.ndarray] | None) -> Section:
             if len(values) == 0:
                 continue
             weights = np.full(len(values), 1 / len(values))
-            ax.hist(values, bins=edges, weights=weights, color=colour, alpha=0.3)
+            ax.hist(values, bins=bins, weights=weights, color=colour, alpha=0.3)
             ax.hist(
-                values, bins=edges, weights=weights, color=colour, histtype="step", label=label
+                values,
+                bins=bins,
+                weights=weights,
+                color=colour,
+                histtype="step",
+                label=label,
             )
             ax.axvline(float(np.median(values)), color=colour, linestyle="--", linewidth=1)
         _percent_axis(ax)
@@ -552,12 +559,12 @@ def _calibration(result: Backtest, per_lead: Mapping[str, np.ndarray] | None) ->
         ax.errorbar(x, rates, yerr=errors.T, fmt="none", ecolor="#333333", capsize=3, lw=1)
         ax.axhline(result.base_rate, color=GREY, linestyle="--", linewidth=1)
         ax.text(
-            len(bands) - 0.5,
+            -0.45,
             result.base_rate,
             f"base rate {_pct(result.base_rate)}",
             color=GREY,
             fontsize=8,
-            ha="right",
+            ha="left",
             va="bottom",
         )
         for i, (b, (_, hi)) in enumerate(zip(bands, intervals, strict=True)):
@@ -578,7 +585,7 @@ def _calibration(result: Backtest, per_lead: Mapping[str, np.ndarray] | None) ->
         (9.0, 3.8),
     )
     rows = [
-        [b.label, f"{b.leads:,}", f"{b.won:,}", _pct(b.conversion), f"{_pct(lo)}–{_pct(hi)}"]
+        [b.label, f"{b.leads:,}", f"{b.won:,}", _pct(b.conversion), f"{_pct(lo)}{DASH}{_pct(hi)}"]
         for b, (lo, hi) in zip(bands, intervals, strict=True)
     ]
     table = Table(
@@ -640,10 +647,12 @@ def _conversion(result: Backtest) -> Section:
 
 
 def _matrix(result: Backtest) -> Section:
-    key, title = "matrix", "Matrix: fit grade × engagement level"
+    key, title = "matrix", f"Matrix: fit grade {TIMES} engagement level"
     conv = result.conversion
     if not all(conv.get(g) for g in ("grade", "engagement", "cell")):
-        return Section(key, title, [Note("The model has no grade × engagement matrix.", key)])
+        return Section(
+            key, title, [Note(f"The model has no grade {TIMES} engagement matrix.", key)]
+        )
     grades = [r["value"] for r in conv["grade"] if r["value"] is not None]
     levels = _natural([r["value"] for r in conv["engagement"] if r["value"] is not None])
     cells = {r["value"]: r for r in conv["cell"] if r["value"] is not None}
@@ -654,14 +663,17 @@ def _matrix(result: Backtest) -> Section:
         for j, level in enumerate(levels):
             entry = cells.get(f"{g}{level}")
             if entry is not None:
-                rate[i, j], leads[i, j], won[i, j] = entry["conversion"], entry["leads"], entry["won"]
+                rate[i, j], leads[i, j], won[i, j] = (
+                    entry["conversion"],
+                    entry["leads"],
+                    entry["won"],
+                )
     if np.isnan(rate).all():
         return Section(key, title, [Note("No lead has both a grade and a level.", key)])
 
     def draw(figure: MplFigure) -> None:
         ax = figure.subplots()
-        cmap = mpl.colormaps["YlGnBu"].copy()
-        cmap.set_bad("#f0f0f0")
+        cmap = mpl.colormaps["YlGnBu"].with_extremes(bad="#f0f0f0")
         norm = Normalize(vmin=0.0, vmax=max(float(np.nanmax(rate)), 1e-9))
         image = ax.pcolormesh(
             np.ma.masked_invalid(rate), cmap=cmap, norm=norm, edgecolors="white", linewidth=2
@@ -670,7 +682,7 @@ def _matrix(result: Backtest) -> Section:
         for i in range(len(grades)):
             for j in range(len(levels)):
                 if leads[i, j] == 0:
-                    ax.text(j + 0.5, i + 0.5, "–", ha="center", va="center", color=GREY)
+                    ax.text(j + 0.5, i + 0.5, DASH, ha="center", va="center", color=GREY)
                     continue
                 r, g, b, _ = cmap(norm(rate[i, j]))
                 ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "#222222"
@@ -708,7 +720,7 @@ def _matrix(result: Backtest) -> Section:
         [
             _label(g),
             *[
-                f"{_pct(rate[i, j])} ({won[i, j]:,}/{leads[i, j]:,})" if leads[i, j] else "–"
+                f"{_pct(rate[i, j])} ({won[i, j]:,}/{leads[i, j]:,})" if leads[i, j] else DASH
                 for j in range(len(levels))
             ],
         ]

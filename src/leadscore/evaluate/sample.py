@@ -67,8 +67,10 @@ class SampledLead:
         return {
             "lead_id": _plain(self.lead_id),
             "score": _plain_row(self.score),
-            "ledger": [_plain_row({k: v for k, v in line.items() if k != "lead_id"})
-                       for line in self.ledger],
+            "ledger": [
+                _plain_row({k: v for k, v in line.items() if k != "lead_id"})
+                for line in self.ledger
+            ],
         }
 
 
@@ -220,9 +222,7 @@ def sample(
     t = t.mutate(**{_GROUP: group, _KEY: key})
     by_group = ibis.window(group_by=t[_GROUP])
     ranked = ibis.window(group_by=t[_GROUP], order_by=[t[_KEY], t.lead_id])
-    t = t.mutate(
-        **{_RANK: ibis.row_number().over(ranked), _SIZE: t.lead_id.count().over(by_group)}
-    )
+    t = t.mutate(**{_RANK: ibis.row_number().over(ranked), _SIZE: t.lead_id.count().over(by_group)})
     picked = t.filter(t[_RANK] < per_stage).order_by([_GROUP, _RANK]).drop(_KEY, _RANK)
     rows: list[dict[str, Any]] = picked.to_pyarrow().to_pylist()
     if not rows:
