@@ -23,6 +23,7 @@ COMMANDS = (
     "backtest",
     "cases",
     "compare",
+    "channels",
     "serve",
     "keys",
     "keys create",

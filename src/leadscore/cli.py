@@ -657,6 +657,67 @@ def compare(
         console.print(table)
 
 
+@app.command()
+def channels(
+    model: ModelArg,
+    data: DataOpt,
+    as_of: AsOfOpt = None,
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """Which sources, campaigns and content stages bring buyers: conversion, hot share, value."""
+    from leadscore.evaluate.channels import channels as run
+
+    scoring = _load(model)
+    when = parse_as_of(as_of)
+    dataset = _load_data(data, mapping)
+    try:
+        with _progress() as progress:
+            progress.add_task("analysing channels", total=None)
+            found = run(scoring, dataset, when)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    report = found.as_dict()
+    if not _emit(report, as_json, out):
+        return
+    console.print(
+        f"{report['model']} {report['model_version']} as of {report['as_of']}: "
+        f"{report['leads']:,} leads, {report['won']:,} won ({_pct(report['conversion'])})",
+        highlight=False,
+    )
+    for note in report["notes"]:
+        console.print(f"[yellow]{note}[/]", highlight=False)
+    money = report["has_values"]
+    for title, key in (
+        ("Source", "sources"),
+        ("Campaign", "campaigns"),
+        ("Content stage", "content_stages"),
+    ):
+        columns = ["leads", "won", "conversion", "hot", "mean score"]
+        if money:
+            columns += ["won value", "per lead", "repeat buyers", "lifetime value"]
+        table = Table(title.lower(), *columns, title=f"By {title.lower()}")
+        for r in report[key]:
+            cells = [
+                str(r["value"]),
+                f"{r['leads']:,}",
+                f"{r['won']:,}",
+                _pct(r["conversion"]),
+                _pct(r["hot_share"]),
+                f"{r['mean_score']:.1f}" if r["mean_score"] is not None else "-",
+            ]
+            if money:
+                cells += [
+                    f"{r['won_value']:,.0f}" if r["won_value"] is not None else "-",
+                    f"{r['value_per_lead']:,.2f}" if r["value_per_lead"] is not None else "-",
+                    f"{r['repeat_purchases']:,}" if r["repeat_purchases"] is not None else "-",
+                    f"{r['lifetime_value']:,.0f}" if r["lifetime_value"] is not None else "-",
+                ]
+            table.add_row(*cells)
+        wide.print(table)
+
+
 DbOpt = Annotated[
     str | None,
     typer.Option(
