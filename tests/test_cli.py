@@ -232,3 +232,18 @@ def test_cases_and_compare_print_and_write_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["models"][1]["name"] == "committee" and report["leads"] == 800
+
+
+def test_channels_prints_value_columns_when_outcomes_carry_values(tmp_path: Path) -> None:
+    from leadscore.io import generate
+
+    data = tmp_path / "data"
+    generate(800, seed=6, out=data)
+    out = tmp_path / "ch.json"
+    args = ["channels", "models/committee.yaml", "--data", str(data), "--as-of", "2026-01-01"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)], terminal_width=220)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert sum(r["leads"] for r in report["sources"]) == report["leads"]
+    assert "By source" in result.output and "By campaign" in result.output
+    assert ("lifetime value" in result.output) == report["has_values"]
