@@ -163,10 +163,14 @@ def test_backtest_prints_a_summary_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bt.json"
     args = ["backtest", "models/starter.yaml", "--data", str(data), "--cutoff", "2025-10-01"]
     result = CliRunner().invoke(
-        app, [*args, "--rolling", "1", "--out", str(out)], terminal_width=200
+        app,
+        [*args, "--rolling", "1", "--out", str(out), "--report", str(tmp_path / "r.html")],
+        terminal_width=200,
     )
     assert result.exit_code == 0, result.output
     assert "AUC 0." in result.output and "Deciles" in result.output
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<svg") >= 4 and 'data-plot="lift"' in page  # no matrix: no heat map
     assert "Rolling (drift)" in result.output
     report = json.loads(out.read_text())
     assert report["cutoff"] == "2025-10-01T00:00:00" and len(report["deciles"]) == 10

@@ -419,6 +419,10 @@ def backtest(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
+    ] = None,
 ) -> None:
     """Score every lead as of a cut-off and judge it by who was won afterwards (AUC, lift)."""
     from leadscore.evaluate import handover
@@ -443,6 +447,10 @@ def backtest(
                 report["rolling"] = run_rolling(scoring, dataset, cutoffs, window)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if html is not None:
+        from leadscore.evaluate.report import render_backtest, write_report
+
+        write_report(html, render_backtest(result, result.per_lead))
     if _emit(report, as_json, out):
         _print_backtest(report)
 

@@ -51,6 +51,8 @@ class Backtest:
     conversion: dict[str, list[dict[str, Any]]]
     thresholds: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    # the evaluated leads' arrays (see `labelled`), for plots; not part of the record
+    per_lead: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record."""
@@ -225,6 +227,7 @@ def backtest(
         conversion=conversion,
         thresholds=thresholds,
         notes=notes,
+        per_lead=arrays,
     )
 
 

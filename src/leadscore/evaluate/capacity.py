@@ -205,7 +205,9 @@ def capacity(
     end = ibis.literal(cutoff + horizon, type="timestamp")
     decided = o.filter(o.ts <= cut).lead_id
     won = o.filter((o.ts > cut) & (o.ts <= end) & (o.outcome == "won")).lead_id
-    t = t.mutate(decided=t.lead_id.isin(decided), won=t.lead_id.isin(won))
+    t = t.mutate(
+        decided=t.lead_id.isin(decided).fill_null(False), won=t.lead_id.isin(won).fill_null(False)
+    )
 
     # T: the lowest total whose leads at or above it fit in weeks * per_week.
     most = math.floor(per_week * weeks)

@@ -262,8 +262,9 @@ def sample(
             )
     missing = [s for s in declared if s not in groups]
     if missing:
+        named = ", ".join(repr(s) for s in missing)
         notes.append(
-            f"no lead is at stage {', '.join(repr(s) for s in missing)} as of "
+            f"no lead is at stage{'s' if len(missing) > 1 else ''} {named} as of "
             f"{as_of.isoformat()}: nothing to sample there"
         )
     return Sample(
