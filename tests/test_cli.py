@@ -251,3 +251,61 @@ def test_channels_prints_value_columns_when_outcomes_carry_values(tmp_path: Path
     assert sum(r["leads"] for r in report["sources"]) == report["leads"]
     assert "By source" in result.output and "By campaign" in result.output
     assert ("lifetime value" in result.output) == report["has_values"]
+
+
+def test_sample_and_capacity_print_and_write(tmp_path: Path) -> None:
+    import csv
+
+    from leadscore.io import generate
+
+    data = tmp_path / "data"
+    generate(1200, seed=8, out=data)
+    runner = CliRunner()
+    out = tmp_path / "sample.csv"
+    result = runner.invoke(
+        app,
+        [
+            "sample",
+            "models/committee.yaml",
+            "--data",
+            str(data),
+            "--per-stage",
+            "3",
+            "--seed",
+            "4",
+            "--as-of",
+            "2026-01-01",
+            "--out",
+            str(out),
+        ],
+        terminal_width=220,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Sample of 3 per stage (seed 4)" in result.output
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    ledger = list(csv.DictReader((tmp_path / "sample-ledger.csv").read_text().splitlines()))
+    assert {r["stage"] for r in rows} >= {"SQL", "nurture"}
+    for r in rows:  # each sampled lead's ledger sums to its total
+        points = sum(float(x["points"]) for x in ledger if x["lead_id"] == r["lead_id"])
+        assert round(points, 2) == float(r["total"])
+    result = runner.invoke(
+        app,
+        [
+            "capacity",
+            "models/committee.yaml",
+            "--data",
+            str(data),
+            "--per-week",
+            "5",
+            "--cutoff",
+            "2025-10-01",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["leads_per_week"] <= 5 and report["threshold"] is not None
+    bad = runner.invoke(
+        app, ["capacity", "models/committee.yaml", "--data", str(data), "--per-week", "0"]
+    )
+    assert bad.exit_code == 2 and "per_week must be more than 0" in bad.output

@@ -24,6 +24,8 @@ COMMANDS = (
     "cases",
     "compare",
     "channels",
+    "sample",
+    "capacity",
     "serve",
     "keys",
     "keys create",

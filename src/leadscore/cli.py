@@ -726,6 +726,137 @@ def channels(
         wide.print(table)
 
 
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@app.command()
+def sample(
+    model: ModelArg,
+    data: DataOpt,
+    per_stage: Annotated[int, typer.Option("--per-stage", help="Leads from every stage.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same sample.")] = 0,
+    as_of: AsOfOpt = None,
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write the sample: .json (everything) or .csv (one row per lead, and the "
+            "ledger beside it as <name>-ledger.csv).",
+        ),
+    ] = None,
+) -> None:
+    """A seeded random sample from every stage with each lead's score and ledger, for review."""
+    from leadscore.evaluate.sample import sample as draw
+
+    scoring = _load(model)
+    when = parse_as_of(as_of)
+    dataset = _load_data(data, mapping)
+    try:
+        with _progress() as progress:
+            progress.add_task("sampling", total=None)
+            found = draw(scoring, dataset, when, per_stage=per_stage, seed=seed)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    if out is not None and out.suffix.lower() == ".csv":
+        _write_csv(out, found.rows())
+        _write_csv(out.with_name(f"{out.stem}-ledger.csv"), found.ledger_rows())
+        out = None
+    if not _emit(found.as_dict(), as_json, out):
+        return
+    for note in found.notes:
+        console.print(f"[yellow]{note}[/]", highlight=False)
+    table = Table(
+        "stage",
+        "lead",
+        "points",
+        "grade",
+        "temperature",
+        "why (top rules)",
+        title=(f"Sample of {per_stage} per stage (seed {seed}) as of {when.isoformat()}"),
+    )
+    labels = scoring.rule_labels()
+    for lead in found.leads:
+        lines = sorted(lead.ledger, key=lambda x: -abs(x["points"]))[:3]
+        why = ", ".join(
+            f"{labels.get(x['rule'], x['rule'])} {x['points']:+g}" for x in lines if x["points"]
+        )
+        table.add_row(
+            lead.stage,
+            lead.lead_id,
+            f"{lead.score['total']:g}",
+            str(lead.score.get("grade") or "-"),
+            str(lead.score.get("temperature") or "-"),
+            why or "-",
+        )
+    wide.print(table)
+
+
+@app.command()
+def capacity(
+    model: ModelArg,
+    data: DataOpt,
+    per_week: Annotated[float, typer.Option("--per-week", help="Leads sales can take a week.")],
+    cutoff: Annotated[
+        str | None, typer.Option("--cutoff", help="Measure the weeks before this instant (now).")
+    ] = None,
+    weeks: Annotated[int, typer.Option("--weeks", help="Weeks of inflow to measure.")] = 12,
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="How long a win may take (90d).")
+    ] = "90d",
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """The score threshold that sends sales at most --per-week leads a week, and its conversion."""
+    from leadscore.evaluate.capacity import capacity as measure
+
+    scoring = _load(model)
+    when = parse_as_of(cutoff)
+    window = parse_duration(horizon, "--horizon")
+    dataset = _load_data(data, mapping)
+    try:
+        with _progress() as progress:
+            progress.add_task("measuring capacity", total=None)
+            found = measure(scoring, dataset, when, per_week, horizon=window, weeks=weeks)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    report = found.as_dict()
+    if not _emit(report, as_json, out):
+        return
+    threshold = report["threshold"]
+    console.print(
+        f"{report['leads']:,} leads created in the {weeks} weeks before {report['cutoff']}; "
+        + (
+            f"a threshold of {threshold:g} points sends {report['leads_per_week']:.1f} a week "
+            f"(at most {per_week:g})"
+            if threshold is not None
+            else "no threshold sends so few"
+        ),
+        highlight=False,
+    )
+    above, below = report["above"], report["below"]
+    console.print(
+        f"conversion above the threshold: {_pct(above['conversion'])} of {above['leads']:,}; "
+        f"below: {_pct(below['conversion'])} of {below['leads']:,}",
+        highlight=False,
+    )
+    for h in report["handover"]:
+        console.print(
+            f"the model hands over {h['per_week']:.1f} a week at {h['stage']}", highlight=False
+        )
+    for note in report["notes"]:
+        console.print(f"[yellow]{note}[/]", highlight=False)
+
+
 DbOpt = Annotated[
     str | None,
     typer.Option(

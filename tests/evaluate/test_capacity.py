@@ -39,8 +39,8 @@ def data(data_dir: Path) -> Dataset:
 
 @pytest.fixture(scope="module")
 def window(data_dir: Path, data: Dataset) -> list[dict[str, Any]]:
-    """The leads created in the 12 weeks before the cut-off, scored by hand's side: the
-    committee model's totals and stages as of the cut-off, and the truth from the outcomes."""
+    """The leads created in the 12 weeks before the cut-off, counted by hand: the starter
+    model's totals and stages as of the cut-off, and the truth read from the outcomes file."""
     start = CUTOFF - timedelta(weeks=WEEKS)
     created = {
         r["lead_id"]: r["created_at"] for r in pq.read_table(data_dir / "leads.parquet").to_pylist()
@@ -52,7 +52,7 @@ def window(data_dir: Path, data: Dataset) -> list[dict[str, Any]]:
         for o in outcomes
         if o["outcome"] == "won" and CUTOFF < o["ts"] <= CUTOFF + HORIZON
     }
-    model = load_model(MODELS / "committee.yaml")
+    model = load_model(MODELS / "starter.yaml")
     table = score(model, data, CUTOFF).table.select("lead_id", "total", "stage")
     return [
         {**r, "decided": r["lead_id"] in decided, "won": r["lead_id"] in won}
@@ -62,16 +62,16 @@ def window(data_dir: Path, data: Dataset) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def committee(data: Dataset) -> dict[float, Capacity]:
-    model = load_model(MODELS / "committee.yaml")
+def results(data: Dataset) -> dict[float, Capacity]:
+    model = load_model(MODELS / "starter.yaml")
     return {pw: capacity(model, data, CUTOFF, pw) for pw in (4, 10)}
 
 
 @pytest.mark.parametrize("per_week", [4, 10])
 def test_the_threshold_is_the_lowest_that_fits(
-    committee: dict[float, Capacity], window: list[dict[str, Any]], per_week: float
+    results: dict[float, Capacity], window: list[dict[str, Any]], per_week: float
 ) -> None:
-    result = committee[per_week]
+    result = results[per_week]
     totals = [r["total"] for r in window]
     assert result.leads == len(window)
     assert result.threshold is not None
@@ -85,18 +85,18 @@ def test_the_threshold_is_the_lowest_that_fits(
 
 
 def test_more_capacity_gives_a_lower_or_equal_threshold(
-    committee: dict[float, Capacity],
+    results: dict[float, Capacity],
 ) -> None:
-    small, large = committee[4].threshold, committee[10].threshold
+    small, large = results[4].threshold, results[10].threshold
     assert small is not None and large is not None
     assert large <= small
-    assert committee[10].leads_above >= committee[4].leads_above
+    assert results[10].leads_above >= results[4].leads_above
 
 
 def test_the_conversion_is_the_hand_count(
-    committee: dict[float, Capacity], window: list[dict[str, Any]]
+    results: dict[float, Capacity], window: list[dict[str, Any]]
 ) -> None:
-    result = committee[10]
+    result = results[10]
     assert result.threshold is not None
     judged = [r for r in window if not r["decided"]]
     assert result.decided_before == len(window) - len(judged)
