@@ -10,7 +10,8 @@ they stay crisp and their text searchable. The same backtest gives the same byte
 
 A page is a list of `Section`s, each a heading and blocks (`Figure`, `Table`, `Note`);
 `render_backtest` builds the backtest's own and appends any given `sections`, and
-`render_page` renders any list of them.
+`render_page` renders any list of them. The other evaluations have pages of their own:
+`render_cases`, `render_compare`, `render_channels`, `render_capacity` and `render_sample`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 if TYPE_CHECKING:
     from leadscore.evaluate.backtest import Backtest
+    from leadscore.evaluate.capacity import Capacity
+    from leadscore.evaluate.cases import Case
+    from leadscore.evaluate.channels import ChannelRow, Channels
+    from leadscore.evaluate.sample import Sample
 
 __all__ = [
     "Band",
@@ -48,7 +53,12 @@ __all__ = [
     "backtest_sections",
     "plot",
     "render_backtest",
+    "render_capacity",
+    "render_cases",
+    "render_channels",
+    "render_compare",
     "render_page",
+    "render_sample",
     "score_bands",
     "write_report",
 ]
@@ -103,20 +113,23 @@ class Figure:
 
 @dataclass(frozen=True)
 class Table:
-    """A plain HTML table of text cells; columns from `numeric_from` on are right-aligned."""
+    """A plain HTML table of text cells; columns from `numeric_from` on are right-aligned, or
+    exactly the columns `numeric` when it is given."""
 
     header: Sequence[str]
     rows: Sequence[Sequence[object]]
     caption: str = ""
     key: str | None = None
     numeric_from: int = 1
+    numeric: tuple[int, ...] | None = None
 
     def html(self) -> str:
+        def right(i: int) -> bool:
+            return i in self.numeric if self.numeric is not None else i >= self.numeric_from
+
         def cells(tag: str, values: Sequence[object]) -> str:
             return "".join(
-                f'<{tag} class="num">{_e(v)}</{tag}>'
-                if i >= self.numeric_from
-                else f"<{tag}>{_e(v)}</{tag}>"
+                f'<{tag} class="num">{_e(v)}</{tag}>' if right(i) else f"<{tag}>{_e(v)}</{tag}>"
                 for i, v in enumerate(values)
             )
 

@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from leadscore.errors import DataError
-from leadscore.io.readers import duckdb_connection, ibis_table, quote_ident
+from leadscore.io.readers import arrow_table
 from leadscore.schema import TABLES, Dataset
 
 __all__ = [
@@ -931,17 +931,10 @@ def generate_dataset(
     """Generate a dataset straight into DuckDB tables (no files, no validation needed)."""
     if con is None:
         con = ibis.duckdb.connect()
-    raw = duckdb_connection(con)
     token = uuid.uuid4().hex[:8]
     tables: dict[str, Any] = {}
     for name, table in generate_tables(n_leads, seed=seed, kind=kind, as_of=as_of).items():
-        view, target = f"arrow_{name}_{token}", f"{name}_{token}"
-        raw.register(view, table)
-        try:
-            con.raw_sql(f"CREATE TEMP TABLE {quote_ident(target)} AS SELECT * FROM {view}")
-        finally:
-            raw.unregister(view)
-        tables[name] = ibis_table(con, target)
+        tables[name] = arrow_table(con, f"{name}_{token}", table)
     return Dataset(
         leads=tables["leads"],
         events=tables["events"],

@@ -112,6 +112,21 @@ def ibis_table(con: Any, name: str) -> Any:
         return con.table(name)
 
 
+def arrow_table(con: Any, name: str, table: Any) -> Any:
+    """Copy an Arrow table into a temporary DuckDB table `name`; returns it as an Ibis table.
+
+    Ibis's own `create_table` emits SQL that DuckDB 2 rejects, hence the detour via a view.
+    """
+    raw = duckdb_connection(con)
+    view = f"arrow_{name}_{uuid.uuid4().hex[:8]}"
+    raw.register(view, table)
+    try:
+        con.raw_sql(f"CREATE TEMP TABLE {quote_ident(name)} AS SELECT * FROM {view}")
+    finally:
+        raw.unregister(view)
+    return ibis_table(con, name)
+
+
 def _run(con: Any, sql: str) -> None:
     con.raw_sql(sql)
 

@@ -193,7 +193,15 @@ def create_app(
     service: Service | None = None,
 ) -> FastAPI:
     """The service as an ASGI app; background threads run while the app is being served."""
-    from leadscore.service.routes import events, leads, models, operations, tracking, webhooks
+    from leadscore.service.routes import (
+        evaluate,
+        events,
+        leads,
+        models,
+        operations,
+        tracking,
+        webhooks,
+    )
 
     settings = settings or Settings()
     svc = service or Service(settings, clock)
@@ -216,7 +224,7 @@ def create_app(
     )
     app.state.service = svc
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for module in (leads, events, tracking, models, operations, webhooks):
+    for module in (leads, events, tracking, models, operations, webhooks, evaluate):
         app.include_router(module.router)
     app.include_router(operations.health)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)

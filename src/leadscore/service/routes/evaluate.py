@@ -1,0 +1,128 @@
+"""Evaluation on the service's own data: backtest, channels, capacity, compare (issue #4).
+
+Each request reads the store into an in-memory DuckDB and runs the evaluate layer there, as
+the CLI does on files; with many leads these take seconds, like their commands.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from leadscore.errors import LeadscoreError
+from leadscore.evaluate.backtest import backtest as run_backtest
+from leadscore.evaluate.capacity import capacity as run_capacity
+from leadscore.evaluate.channels import channels as run_channels
+from leadscore.evaluate.compare import compare as run_compare
+from leadscore.model.scoring import ScoringModel
+from leadscore.service.dataset import store_dataset
+from leadscore.service.deps import Admin, ServiceDep
+from leadscore.service.inputs import naive_utc
+
+router = APIRouter(prefix="/v1/evaluate", tags=["evaluate"])
+
+ModelId = Annotated[
+    int | None, Query(description="A stored model version; default: the published one.")
+]
+Days = Annotated[float, Query(gt=0, le=3650, description="Horizon in days.")]
+
+
+def _model(service: Any, model_id: int | None) -> ScoringModel:
+    with service.store.read() as conn:
+        try:
+            active = (
+                service.scorer.registry.load(conn, model_id)
+                if model_id is not None
+                else service.scorer.registry.active(conn)
+            )
+        except KeyError:
+            raise HTTPException(404, f"unknown model {model_id}") from None
+    if active is None:
+        raise HTTPException(409, "no model is published yet: pass model_id or publish one")
+    model: ScoringModel = active.model
+    return model
+
+
+def _run(work: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = work()
+    except LeadscoreError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return result
+
+
+@router.get("/backtest")
+def backtest(
+    service: ServiceDep,
+    _: Admin,
+    cutoff: datetime,
+    horizon_days: Days = 90,
+    model_id: ModelId = None,
+) -> dict[str, Any]:
+    """Score every lead as of the cut-off and judge it by who was won within the horizon."""
+    model = _model(service, model_id)
+    data = store_dataset(service.store)
+    when = naive_utc(cutoff)
+    return _run(lambda: run_backtest(model, data, when, timedelta(days=horizon_days)).as_dict())
+
+
+@router.get("/channels")
+def channels(
+    service: ServiceDep,
+    _: Admin,
+    as_of: datetime | None = None,
+    model_id: ModelId = None,
+) -> dict[str, Any]:
+    """Conversion, hot share and value per source, campaign and content stage."""
+    model = _model(service, model_id)
+    data = store_dataset(service.store)
+    when = naive_utc(as_of) if as_of is not None else service.clock()
+    return _run(lambda: run_channels(model, data, when).as_dict())
+
+
+@router.get("/capacity")
+def capacity(
+    service: ServiceDep,
+    _: Admin,
+    per_week: Annotated[float, Query(gt=0, description="Leads sales can take a week.")],
+    cutoff: datetime | None = None,
+    weeks: Annotated[int, Query(ge=1, le=520)] = 12,
+    horizon_days: Days = 90,
+    model_id: ModelId = None,
+) -> dict[str, Any]:
+    """The threshold that sends at most `per_week` leads a week, and its conversion."""
+    model = _model(service, model_id)
+    data = store_dataset(service.store)
+    when = naive_utc(cutoff) if cutoff is not None else service.clock()
+    window = timedelta(days=horizon_days)
+    return _run(
+        lambda: run_capacity(model, data, when, per_week, horizon=window, weeks=weeks).as_dict()
+    )
+
+
+@router.get("/compare")
+def compare(
+    service: ServiceDep,
+    _: Admin,
+    candidate: Annotated[int, Query(description="The model version to compare with.")],
+    model_id: ModelId = None,
+    cutoff: datetime | None = None,
+    horizon_days: Days = 90,
+) -> dict[str, Any]:
+    """The current model and a candidate side by side (with a cut-off: both backtested)."""
+    current = _model(service, model_id)
+    other = _model(service, candidate)
+    data = store_dataset(service.store)
+    when = service.clock()
+    return _run(
+        lambda: run_compare(
+            current,
+            other,
+            data,
+            when,
+            cutoff=naive_utc(cutoff) if cutoff is not None else None,
+            horizon=timedelta(days=horizon_days),
+        )
+    )
