@@ -558,6 +558,13 @@ def cases(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML report: every lead's score over time.",
+        ),
+    ] = None,
 ) -> None:
     """Won, lost and recent leads as timelines: score, temperature and stage after each event."""
     from leadscore.evaluate.cases import cases as build
@@ -571,6 +578,11 @@ def cases(
             found = build(scoring, dataset, when, won=won, lost=lost, recent=recent)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if html is not None:
+        from leadscore.evaluate.report import render_cases, write_report
+
+        title = f"Cases: {scoring.name} {scoring.version}"
+        write_report(html, render_cases(found, title=title, as_of=when))
     report = {"as_of": when.isoformat(), "cases": [c.as_dict() for c in found]}
     if not _emit(report, as_json, out):
         return
@@ -610,6 +622,10 @@ def compare(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
+    ] = None,
 ) -> None:
     """Two models on the same leads: who changes temperature or stage, and (with --cutoff)
     how both would have fared."""
@@ -632,6 +648,10 @@ def compare(
             )
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if html is not None:
+        from leadscore.evaluate.report import render_compare, write_report
+
+        write_report(html, render_compare(report))
     if not _emit(report, as_json, out):
         return
     a, b = report["models"]
@@ -673,6 +693,10 @@ def channels(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
+    ] = None,
 ) -> None:
     """Which sources, campaigns and content stages bring buyers: conversion, hot share, value."""
     from leadscore.evaluate.channels import channels as run
@@ -686,6 +710,10 @@ def channels(
             found = run(scoring, dataset, when)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if html is not None:
+        from leadscore.evaluate.report import render_channels, write_report
+
+        write_report(html, render_channels(found))
     report = found.as_dict()
     if not _emit(report, as_json, out):
         return
@@ -753,6 +781,13 @@ def sample(
             "ledger beside it as <name>-ledger.csv).",
         ),
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write a self-contained HTML report with every sampled lead's ledger.",
+        ),
+    ] = None,
 ) -> None:
     """A seeded random sample from every stage with each lead's score and ledger, for review."""
     from leadscore.evaluate.sample import sample as draw
@@ -766,6 +801,10 @@ def sample(
             found = draw(scoring, dataset, when, per_stage=per_stage, seed=seed)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if html is not None:
+        from leadscore.evaluate.report import render_sample, write_report
+
+        write_report(html, render_sample(found))
     if out is not None and out.suffix.lower() == ".csv":
         _write_csv(out, found.rows())
         _write_csv(out.with_name(f"{out.stem}-ledger.csv"), found.ledger_rows())
@@ -815,6 +854,10 @@ def capacity(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
+    ] = None,
 ) -> None:
     """The score threshold that sends sales at most --per-week leads a week, and its conversion."""
     from leadscore.evaluate.capacity import capacity as measure
@@ -829,6 +872,10 @@ def capacity(
             found = measure(scoring, dataset, when, per_week, horizon=window, weeks=weeks)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if html is not None:
+        from leadscore.evaluate.report import render_capacity, write_report
+
+        write_report(html, render_capacity(found))
     report = found.as_dict()
     if not _emit(report, as_json, out):
         return

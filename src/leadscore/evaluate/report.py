@@ -25,14 +25,17 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import matplotlib as mpl
+import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
 from matplotlib.style import context as style_context
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -813,3 +816,865 @@ def render_backtest(
         f"{result.truth.won:,} won ({_pct(result.base_rate)})."
     )
     return render_page(title, [*backtest_sections(result, per_lead), *sections], subtitle)
+
+
+# --- the other evaluations' pages -----------------------------------------------------------
+
+#: At most this many leads' trajectories in one plot (the tables list every case).
+MAX_CASES_PER_PLOT = 50
+#: At most this many bars in one bar chart (the tables list every row).
+MAX_BARS = 30
+
+VERMILLION = "#D55E00"
+GREEN = "#009E73"
+ARROW = "\N{RIGHTWARDS ARROW}"
+# one colour per lead of a plot, repeating (matplotlib's tab10)
+_LINE_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+# one marker per stage a lead moves into, in the order the plot meets them
+_STAGE_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "<", ">", "p")
+_CASE_KINDS = {
+    "won": (
+        "Won leads",
+        "The most recently won leads: their score after each of their events, up to just "
+        "before they were won. Would the model have handed them to sales, and in time?",
+    ),
+    "lost": (
+        "Lost leads",
+        "The most recently lost leads: their score after each of their events, up to just "
+        "before they were lost.",
+    ),
+    "recent": (
+        "Recent open leads",
+        "The most recently created leads that are still open: their score after each of their "
+        "events, up to the as-of.",
+    ),
+}
+
+
+def _when(ts: datetime | str | None) -> str:
+    """A timestamp as shown on a page: ISO 8601 with a space, or a dash."""
+    if ts is None:
+        return DASH
+    if isinstance(ts, str):
+        return ts.replace("T", " ")
+    return ts.isoformat(sep=" ")
+
+
+def _text(value: object) -> str:
+    """A cell: numbers with two decimals, yes/no, a dash for nothing."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return _when(value)
+    return str(value)
+
+
+def _notes(notes: Sequence[str]) -> list[Block]:
+    return [Note(note) for note in notes]
+
+
+def _date_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+
+
+def _times(values: Sequence[datetime]) -> np.ndarray:
+    """Datetimes as an array matplotlib puts on a date axis."""
+    return np.array(values, dtype="datetime64[us]")
+
+
+def _hbars(
+    ax: Axes,
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    colour: str = BLUE,
+    texts: Sequence[str] | None = None,
+) -> None:
+    """Horizontal bars, the first at the top, each with its text at its end."""
+    y = np.arange(len(values))
+    ax.barh(y, values, color=colour, height=0.7)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    for i, text in enumerate(texts or []):
+        ax.text(values[i], i, f" {text}", va="center", ha="left", fontsize=7)
+    ax.spines["left"].set_visible(False)
+    ax.tick_params(axis="y", length=0)
+
+
+def _capped(what: str, shown: int, total: int, rest: str = "the table lists all") -> str:
+    """What a plot capped at `shown` of `total` leaves out, for its caption ("" if nothing)."""
+    if shown >= total:
+        return ""
+    return f" The plot shows the first {shown} of the {total} {what}; {rest}."
+
+
+# cases
+
+
+def _case_verdict(case: Case) -> str:
+    last = case.before_outcome or (case.steps[-1] if case.steps else None)
+    if last is None:
+        return f"{case.lead_id}: {case.kind}, no steps"
+    state = f"{last.total:,.2f} points, {last.temperature or DASH}, {last.stage or DASH}"
+    if case.outcome_ts is not None:
+        return f"{case.lead_id}: {case.kind} {_when(case.outcome_ts)}; just before: {state}"
+    return f"{case.lead_id}: {case.kind}; at {_when(last.ts)}: {state}"
+
+
+def _case_table(case: Case, key: str) -> Table:
+    rows = []
+    last = len(case.steps) - 1
+    for i, step in enumerate(case.steps):
+        if step.event_type is not None:
+            event = step.event_type
+        elif i == 0:
+            event = "(start)"
+        elif i == last and case.outcome_ts is not None:
+            event = f"(just before {case.kind})"
+        else:
+            event = "(as of)"
+        stage = step.stage or DASH
+        if i > 0 and step.stage != case.steps[i - 1].stage:
+            stage = f"{ARROW} {stage}"
+        rows.append([_when(step.ts), event, f"{step.total:,.2f}", step.temperature or DASH, stage])
+    return Table(
+        ["Time (UTC)", "Event", "Points", "Temperature", "Stage"],
+        rows,
+        caption=_case_verdict(case),
+        key=key,
+        numeric=(2,),
+    )
+
+
+def _trajectories(key: str, kind: str, shown: Sequence[Case], total: int) -> Figure:
+    outcome = any(c.before_outcome is not None for c in shown)
+    named = len(shown) <= len(_LINE_COLOURS)
+
+    def draw(figure: MplFigure) -> None:
+        ax = figure.subplots()
+        markers: dict[str, str] = {}
+        before = False
+        for i, case in enumerate(shown):
+            if not case.steps:
+                continue
+            colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
+            times = _times([s.ts for s in case.steps])
+            totals = [s.total for s in case.steps]
+            ax.step(times, totals, where="post", color=colour, linewidth=1.2, alpha=0.85)
+            for prev, step in zip(case.steps, case.steps[1:], strict=False):
+                if step.stage == prev.stage:
+                    continue
+                stage = _label(step.stage)
+                marker = markers.setdefault(
+                    stage, _STAGE_MARKERS[len(markers) % len(_STAGE_MARKERS)]
+                )
+                ax.scatter(
+                    _times([step.ts]),
+                    [step.total],
+                    marker=marker,
+                    s=34,
+                    facecolor=colour,
+                    edgecolor="#222222",
+                    linewidth=0.8,
+                    zorder=3,
+                )
+            if case.before_outcome is not None:
+                before = True
+                b = case.before_outcome
+                ax.scatter(
+                    _times([b.ts]),
+                    [b.total],
+                    marker="*",
+                    s=150,
+                    facecolor=colour,
+                    edgecolor="#222222",
+                    linewidth=0.8,
+                    zorder=4,
+                )
+        _date_axis(ax)
+        ax.set_xlabel("Time (UTC)")
+        ax.set_ylabel("Total score")
+        ax.set_title(f"Score after each event: {len(shown)} {kind} leads")
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker=marker,
+                linestyle="none",
+                markerfacecolor="white",
+                markeredgecolor="#222222",
+                label=f"stage {ARROW} {stage}",
+            )
+            for stage, marker in markers.items()
+        ]
+        if before:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="*",
+                    markersize=11,
+                    linestyle="none",
+                    markerfacecolor="white",
+                    markeredgecolor="#222222",
+                    label=f"just before {kind}",
+                )
+            )
+        if named:
+            handles += [
+                Line2D([], [], color=_LINE_COLOURS[i], linewidth=1.5, label=case.lead_id)
+                for i, case in enumerate(shown)
+            ]
+        if handles:
+            figure.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=8)
+
+    caption = (
+        "Each line is one lead's total score over time, stepping after each of its events. "
+        "Markers show where the stage changes (shape: the stage moved into)"
+        + ("; the star is the score just before the outcome." if outcome else ".")
+        + ("" if named else " Colours repeat: the tables below name each lead.")
+        + _capped("cases", len(shown), total, "the tables below list every one")
+    )
+    return plot(key, caption, draw, (9.0, 4.0))
+
+
+def render_cases(
+    cases: Sequence[Case], *, title: str = "Cases", as_of: datetime | None = None
+) -> str:
+    """Cases (won, lost and recent leads) as one self-contained HTML page: per kind a plot of
+    the leads' score trajectories and, per lead, the table of its steps."""
+    kinds = [k for k in _CASE_KINDS if any(c.kind == k for c in cases)]
+    kinds += sorted({c.kind for c in cases} - set(_CASE_KINDS))
+    sections = []
+    for index, kind in enumerate(kinds):
+        mine = [c for c in cases if c.kind == kind]
+        key = kind if kind in _CASE_KINDS else f"kind-{index}"
+        heading, intro = _CASE_KINDS.get(kind, (f"{kind} leads", ""))
+        blocks: list[Block] = []
+        shown = [c for c in mine if c.steps][:MAX_CASES_PER_PLOT]
+        if shown:
+            blocks.append(_trajectories(f"trajectory-{key}", kind, shown, len(mine)))
+        else:
+            blocks.append(Note("No case has a step to plot.", f"trajectory-{key}"))
+        blocks += [_case_table(c, f"case-{key}-{i + 1}") for i, c in enumerate(mine)]
+        sections.append(Section(key, f"{heading} ({len(mine):,})", blocks, intro=intro))
+    if not sections:
+        sections.append(Section("cases", "Cases", [Note("No cases: nothing to show.")]))
+    counts = ", ".join(f"{sum(c.kind == k for c in cases):,} {k}" for k in kinds)
+    subtitle = (f"As of {_when(as_of)} (UTC): " if as_of else "") + (
+        f"{counts} leads, each scored after every one of its events." if counts else ""
+    )
+    return render_page(title, sections, subtitle)
+
+
+# compare
+
+
+def _model_name(entry: Mapping[str, Any]) -> str:
+    return f"{entry['name'] if 'name' in entry else entry['model']} {entry['version']}"
+
+
+def _moves_figure(panels: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> Figure:
+    def draw(figure: MplFigure) -> None:
+        axes = figure.subplots(1, len(panels), squeeze=False).ravel()
+        for ax, (name, moves) in zip(axes, panels, strict=True):
+            shown = moves[:MAX_BARS]
+            labels = [f"{_label(m['from'])} {ARROW} {_label(m['to'])}" for m in shown]
+            counts = [float(m["leads"]) for m in shown]
+            _hbars(ax, labels, counts, texts=[f"{m['leads']:,}" for m in shown])
+            ax.set_xlim(0, max(counts) * 1.18)
+            ax.set_xlabel("Leads")
+            ax.set_title(f"{name} moves")
+
+    most = max(len(m) for _, m in panels)
+    return plot(
+        "moves",
+        "Leads whose stage or temperature would change with the candidate model, per move "
+        "(current to candidate), most first." + _capped("moves", min(most, MAX_BARS), most),
+        draw,
+        (9.0, max(2.4, 0.3 * min(most, MAX_BARS) + 1.3)),
+    )
+
+
+def _backtest_figure(metrics: Sequence[Mapping[str, Any]], cutoff: str) -> Figure:
+    names = [
+        f"{role}\n{_model_name(m)}"
+        for role, m in zip(("current", "candidate"), metrics, strict=False)
+    ]
+    colours = [GREY, BLUE][: len(metrics)]
+
+    def draw(figure: MplFigure) -> None:
+        axes = figure.subplots(1, 2)
+        for ax, field_name, title, random, top in (
+            (axes[0], "auc", "AUC", 0.5, 1.0),
+            (axes[1], "top_decile_lift", "Top-decile lift", 1.0, None),
+        ):
+            values = [m[field_name] for m in metrics]
+            heights = [0.0 if v is None else float(v) for v in values]
+            x = np.arange(len(values))
+            ax.bar(x, heights, color=colours, width=0.6)
+            for i, v in enumerate(values):
+                text = DASH if v is None else f"{v:.3f}" if field_name == "auc" else f"{v:.2f}"
+                ax.text(i, heights[i], text, ha="center", va="bottom", fontsize=8)
+            ax.axhline(random, color=GREY, linestyle="--", linewidth=1)
+            ax.set_xticks(x, names)
+            ax.set_ylim(0, top if top is not None else max([*heights, random]) * 1.2)
+            ax.set_title(title)
+
+    return plot(
+        "backtest",
+        f"Both models backtested on the same truth (cut-off {_when(cutoff)}): AUC (dashed: "
+        "random, 0.5) and the top-decile lift (dashed: no model, 1).",
+        draw,
+        (9.0, 3.2),
+    )
+
+
+def render_compare(report: Mapping[str, Any]) -> str:
+    """A comparison of two models (the dict of `leadscore.evaluate.compare.compare`) as one
+    self-contained HTML page: the moves in stage and temperature, and the backtests."""
+    current, candidate = report["models"]
+    a, b = _model_name(current), _model_name(candidate)
+    leads, changed = int(report["leads"]), int(report["changed"])
+    share = changed / leads if leads else None
+    summary = Section(
+        "summary",
+        "Summary",
+        [
+            Table(
+                ["Measure", "Value"],
+                [
+                    ["Current model", a],
+                    ["Candidate model", b],
+                    ["Scored as of (UTC)", _when(report["as_of"])],
+                    ["Leads scored", f"{leads:,}"],
+                    ["Leads changing temperature or stage", f"{changed:,} ({_pct(share)})"],
+                ],
+                key="summary-table",
+            )
+        ],
+    )
+    panels = [
+        (name, report[key])
+        for name, key in (("Stage", "stage_moves"), ("Temperature", "temperature_moves"))
+        if report[key]
+    ]
+    blocks: list[Block] = (
+        [_moves_figure(panels)]
+        if panels
+        else [Note("No lead changes stage or temperature: nothing to plot.", "moves")]
+    )
+    for name, moves in panels:
+        blocks.append(
+            Table(
+                ["From (current)", "To (candidate)", "Leads"],
+                [[_label(m["from"]), _label(m["to"]), f"{m['leads']:,}"] for m in moves],
+                caption=f"{name} moves",
+                key=f"{name.lower()}-moves",
+                numeric_from=2,
+            )
+        )
+    band = str(report["changed_per"])
+    if report["changed_per_band"]:
+        blocks.append(
+            Table(
+                [f"{band.capitalize()} (current model)", "Leads changing"],
+                [[_label(r[band]), f"{r['leads']:,}"] for r in report["changed_per_band"]],
+                caption=f"Changes per {band}",
+                key="changes-per-band",
+            )
+        )
+    sections = [summary, Section("moves", "Who moves", blocks)]
+    if "backtest" in report:
+        run = report["backtest"]
+        metrics = run["metrics"]
+        rows = [
+            [
+                _model_name(m),
+                _num(m["auc"], 3),
+                _num(m["top_decile_lift"]),
+                _pct(m["base_rate"]),
+            ]
+            for m in metrics
+        ]
+        handovers = [
+            [
+                _model_name(m),
+                _label(t["threshold"]),
+                f"{t['leads']:,}",
+                f"{t['won']:,}",
+                _pct(t["precision"]),
+                _pct(t["recall"]),
+            ]
+            for m in metrics
+            for t in m["thresholds"]
+        ]
+        bt_blocks: list[Block] = [
+            _backtest_figure(metrics, run["cutoff"]),
+            Table(["Model", "AUC", "Top-decile lift", "Base rate"], rows, key="backtest-metrics"),
+        ]
+        if handovers:
+            bt_blocks.append(
+                Table(
+                    ["Model", "Hand-over", "Leads", "Won", "Precision", "Recall"],
+                    handovers,
+                    caption="Hand-over to sales at the cut-off",
+                    key="backtest-handover",
+                    numeric_from=2,
+                )
+            )
+        sections.append(
+            Section(
+                "backtest",
+                "Backtest side by side",
+                bt_blocks,
+                intro=(
+                    f"Both models score every lead undecided at the cut-off "
+                    f"{_when(run['cutoff'])}; the truth is who was won afterwards."
+                ),
+            )
+        )
+    if report["examples"]:
+        rows = [
+            [
+                _label(r["lead_id"]),
+                _num(r["total_a"]),
+                _num(r["total_b"]),
+                _num(r["total_b"] - r["total_a"]),
+                f"{_label(r['temperature_a'])} {ARROW} {_label(r['temperature_b'])}",
+                f"{_label(r['stage_a'])} {ARROW} {_label(r['stage_b'])}",
+            ]
+            for r in report["examples"]
+        ]
+        sections.append(
+            Section(
+                "examples",
+                "The biggest changes",
+                [
+                    Table(
+                        [
+                            "Lead",
+                            "Points (current)",
+                            "Points (candidate)",
+                            "Change",
+                            "Temperature",
+                            "Stage",
+                        ],
+                        rows,
+                        key="examples-table",
+                        numeric=(1, 2, 3),
+                    )
+                ],
+                intro=(
+                    "Of the leads that change temperature or stage, those whose total changes "
+                    f"most ({len(rows):,} shown)."
+                ),
+            )
+        )
+    subtitle = (
+        f"Both models score the same {leads:,} leads as of {_when(report['as_of'])} (UTC); "
+        f"{changed:,} ({_pct(share)}) would change temperature or stage."
+    )
+    return render_page(f"Compare: {a} {ARROW} {b}", sections, subtitle)
+
+
+# channels
+
+_DIMENSIONS = (
+    ("source", "Lead source", "sources"),
+    ("campaign", "Campaign", "campaigns"),
+    ("content_stage", "Content stage", "content_stages"),
+)
+
+
+def _channel_figure(key: str, name: str, rows: Sequence[ChannelRow], overall: float) -> Figure:
+    shown = rows[:MAX_BARS]
+    intervals = [_wilson(r.won, r.leads) for r in shown]
+
+    def draw(figure: MplFigure) -> None:
+        ax = figure.subplots()
+        rates = [r.conversion for r in shown]
+        _hbars(ax, [r.value for r in shown], rates)
+        errors = np.array([[r - lo, hi - r] for r, (lo, hi) in zip(rates, intervals, strict=True)])
+        y = np.arange(len(shown))
+        ax.errorbar(rates, y, xerr=errors.T, fmt="none", ecolor="#333333", capsize=2, lw=0.8)
+        for i, (r, (_, hi)) in enumerate(zip(shown, intervals, strict=True)):
+            ax.text(hi, i, f" {r.won:,}/{r.leads:,}", va="center", ha="left", fontsize=7)
+        ax.axvline(overall, color=GREY, linestyle="--", linewidth=1)
+        _percent_axis(ax, "x")
+        ax.set_xlim(0, min(1.0, max(hi for _, hi in intervals)) * 1.25 + 0.01)
+        ax.set_xlabel("Conversion (won / leads)")
+        ax.set_title(f"Conversion per {name.lower()} (bars: 95% interval)")
+
+    return plot(
+        key,
+        f"Share of the leads won, per {name.lower()}, with won / leads at each bar (dashed: "
+        f"all leads, {_pct(overall)}). Sorted by won leads, most first."
+        + _capped(f"{name.lower()}s", len(shown), len(rows)),
+        draw,
+        (9.0, max(2.4, 0.28 * len(shown) + 1.3)),
+    )
+
+
+def _channel_table(key: str, name: str, rows: Sequence[ChannelRow], values: bool) -> Table:
+    header = [name, "Leads", "Won", "Conversion", "Hot share", "Mean score"]
+    if values:
+        header += ["Won value", "Value per lead", "Repeat buyers", "Lifetime value"]
+    body = []
+    for r in rows:
+        cells = [
+            r.value,
+            f"{r.leads:,}",
+            f"{r.won:,}",
+            _pct(r.conversion),
+            _pct(r.hot_share),
+            _num(r.mean_score, 1),
+        ]
+        if values:
+            cells += [
+                _num(r.won_value, 0),
+                _num(r.value_per_lead),
+                DASH if r.repeat_purchases is None else f"{r.repeat_purchases:,}",
+                _num(r.lifetime_value, 0),
+            ]
+        body.append(cells)
+    return Table(header, body, key=key)
+
+
+def render_channels(result: Channels) -> str:
+    """Leads and buyers per lead source, campaign and content stage as one self-contained HTML
+    page: per dimension a conversion bar chart and the table."""
+    overall = result.won / result.leads if result.leads else 0.0
+    summary = Section(
+        "summary",
+        "Summary",
+        [
+            Table(
+                ["Measure", "Value"],
+                [
+                    ["Leads that existed at the as-of", f"{result.leads:,}"],
+                    ["Won up to the as-of", f"{result.won:,}"],
+                    ["Conversion", _pct(overall if result.leads else None)],
+                    ["Left out: created after the as-of", f"{result.not_yet_created:,}"],
+                    ["Hot means", result.hot_basis or DASH],
+                ],
+                key="summary-table",
+            ),
+            *_notes(result.notes),
+        ],
+    )
+    sections = [summary]
+    for key, name, attribute in _DIMENSIONS:
+        rows: list[ChannelRow] = getattr(result, attribute)
+        blocks: list[Block] = []
+        if rows:
+            blocks.append(_channel_figure(f"conversion-{key}", name, rows, overall))
+            blocks.append(_channel_table(f"{key}-table", name, rows, result.has_values))
+        else:
+            blocks.append(Note(f"No {name.lower()}: nothing to plot.", f"conversion-{key}"))
+        intro = (
+            "Each lead counts under its own source."
+            if key == "source"
+            else f"A lead counts for every {name.lower()} it touched with an event before the "
+            "as-of, so these rows add up to more than the leads; leads that touched none count "
+            "under (none)."
+        )
+        sections.append(Section(key, f"By {name.lower()}", blocks, intro=intro))
+    subtitle = (
+        f"As of {_when(result.as_of)} (UTC): {result.leads:,} leads, {result.won:,} won "
+        f"({_pct(overall if result.leads else None)})."
+    )
+    return render_page(f"Channels: {result.model} {result.model_version}", sections, subtitle)
+
+
+# capacity
+
+
+def _capacity_figure(result: Capacity) -> Figure:
+    inflow = result.leads / result.weeks
+    judged = [
+        (name, c)
+        for name, c in (("at or above T", result.above), ("below T", result.below))
+        if c.conversion is not None
+    ]
+
+    def draw(figure: MplFigure) -> None:
+        left, right = figure.subplots(1, 2)
+        labels = ["came in", "at or above T", "model's hand-over"]
+        values = [inflow, result.leads_per_week, result.handover_per_week]
+        x = np.arange(len(values))
+        left.bar(x, values, color=[GREY, BLUE, ORANGE], width=0.6)
+        for i, v in enumerate(values):
+            left.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+        left.axhline(result.per_week, color=VERMILLION, linestyle="--", linewidth=1.2)
+        left.text(
+            len(values) - 0.5,
+            result.per_week,
+            f"sales can take {result.per_week:g}",
+            color=VERMILLION,
+            fontsize=8,
+            ha="right",
+            va="bottom",
+        )
+        left.set_xticks(x, labels)
+        left.set_ylim(0, max([*values, result.per_week]) * 1.2)
+        left.set_ylabel("Leads a week")
+        left.set_title("Leads a week")
+        if not judged:
+            right.text(0.5, 0.5, "no outcome to judge by", ha="center", va="center")
+            right.set_axis_off()
+            return
+        rates = [float(c.conversion or 0.0) for _, c in judged]
+        intervals = [_wilson(c.won, c.leads) for _, c in judged]
+        errors = np.array([[r - lo, hi - r] for r, (lo, hi) in zip(rates, intervals, strict=True)])
+        x = np.arange(len(judged))
+        right.bar(x, rates, color=[BLUE, GREY][: len(judged)], width=0.6)
+        right.errorbar(x, rates, yerr=errors.T, fmt="none", ecolor="#333333", capsize=3, lw=1)
+        for i, (_, c) in enumerate(judged):
+            right.text(i, intervals[i][1], f"{c.won:,}/{c.leads:,}", ha="center", va="bottom")
+        right.set_xticks(x, [name for name, _ in judged])
+        _percent_axis(right)
+        right.set_ylim(0, min(1.05, max(hi for _, hi in intervals) + 0.1))
+        right.set_title(f"Won within {result.horizon_days:g} days (bars: 95% interval)")
+
+    threshold = "no threshold fits" if result.threshold is None else f"T = {result.threshold:g}"
+    return plot(
+        "capacity",
+        f"Leads a week over the {result.weeks} weeks before the cut-off ({threshold}): all that "
+        "came in, those at or above the threshold and those the model's routing hands to sales, "
+        "against what sales can take; and the conversion of the leads undecided at the cut-off, "
+        "at or above the threshold and below it.",
+        draw,
+        (9.0, 3.4),
+    )
+
+
+def render_capacity(result: Capacity) -> str:
+    """The capacity threshold as one self-contained HTML page: leads a week against what
+    sales can take, the conversion above and below the threshold, and the tables."""
+    inflow = result.leads / result.weeks
+    threshold = DASH if result.threshold is None else f"{result.threshold:g}"
+    rows = [
+        ["Cut-off (UTC)", _when(result.cutoff)],
+        ["Window", f"{_when(result.window_start)} {DASH} {_when(result.cutoff)}"],
+        ["Leads created in the window", f"{result.leads:,}"],
+        ["Came in a week", f"{inflow:,.1f}"],
+        ["Sales can take a week", f"{result.per_week:g}"],
+        ["Threshold T (total at least)", threshold],
+        ["Leads at or above T", f"{result.leads_above:,}"],
+        ["Sent a week at T", f"{result.leads_per_week:,.1f}"],
+        ["The model's hand-over a week", f"{result.handover_per_week:,.1f}"],
+        ["Left out of the conversion: decided at the cut-off", f"{result.decided_before:,}"],
+    ]
+    summary = Section(
+        "summary",
+        "Summary",
+        [Table(["Measure", "Value"], rows, key="summary-table"), *_notes(result.notes)],
+        intro=(
+            "T is the lowest total such that the leads of the window at or above it, per week, "
+            "are at most what sales can take; leads tied at T are all sent."
+        ),
+    )
+    conversion = Table(
+        ["Leads", "Undecided at the cut-off", "Won", "Conversion"],
+        [
+            [name, f"{c.leads:,}", f"{c.won:,}", _pct(c.conversion)]
+            for name, c in (("At or above T", result.above), ("Below T", result.below))
+        ],
+        caption=f"Won within {result.horizon_days:g} days after the cut-off",
+        key="conversion-table",
+    )
+    blocks: list[Block] = [_capacity_figure(result), conversion]
+    if result.handover:
+        blocks.append(
+            Table(
+                ["Hand-over stage", "Leads", "A week"],
+                [[h.stage, f"{h.leads:,}", f"{h.per_week:,.1f}"] for h in result.handover],
+                caption="What the model's own routing hands to sales",
+                key="handover-table",
+            )
+        )
+    sections = [summary, Section("volume", "Leads a week and conversion", blocks)]
+    subtitle = (
+        f"Leads created in the {result.weeks} weeks before {_when(result.cutoff)} (UTC), scored "
+        f"as of the cut-off; sales can take {result.per_week:g} a week, T = {threshold}."
+    )
+    return render_page(f"Capacity: {result.model} {result.model_version}", sections, subtitle)
+
+
+# sample
+
+_SCORE_COLUMNS = (
+    ("lead_id", "Lead"),
+    ("total", "Total"),
+    ("fit", "Fit"),
+    ("behaviour", "Behaviour"),
+    ("account", "Account"),
+    ("grade", "Grade"),
+    ("engagement", "Engagement"),
+    ("cell", "Cell"),
+    ("temperature", "Temperature"),
+    ("queue", "Queue"),
+    ("priority", "Priority account"),
+)
+_LEDGER_COLUMNS = (
+    ("part", "Part"),
+    ("kind", "Kind"),
+    ("rule", "Rule"),
+    ("event_id", "Event"),
+    ("ts", "When (UTC)"),
+    ("detail", "Detail"),
+    ("base", "Base"),
+    ("factor", "Factor"),
+    ("points", "Points"),
+    ("note", "Note"),
+)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _columns(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], tuple[int, ...]]:
+    """The columns some row fills, and which of them hold numbers."""
+    kept = [(k, n) for k, n in columns if any(r.get(k) is not None for r in rows)]
+    numeric = tuple(
+        i
+        for i, (k, _) in enumerate(kept)
+        if k != "lead_id" and all(_is_number(r[k]) for r in rows if r.get(k) is not None)
+    )
+    return kept, numeric
+
+
+def _ledger_cell(key: str, value: object) -> str:
+    if key == "factor" and _is_number(value):
+        return f"{value:.3f}"
+    return _text(value)
+
+
+def _stages_figure(result: Sample) -> Figure:
+    strata = result.strata[:MAX_BARS]
+
+    def draw(figure: MplFigure) -> None:
+        ax = figure.subplots()
+        sizes = [float(s.size) for s in strata]
+        _hbars(
+            ax,
+            [s.stage for s in strata],
+            sizes,
+            texts=[f"{len(s.leads):,} of {s.size:,} sampled" for s in strata],
+        )
+        ax.set_xlim(0, max(sizes) * 1.3)
+        ax.set_xlabel("Leads at the stage")
+        ax.set_title("Leads per stage")
+
+    return plot(
+        "stages",
+        "Leads per stage as of the as-of, and how many of them are in the sample."
+        + _capped("stages", len(strata), len(result.strata)),
+        draw,
+        (9.0, max(2.0, 0.35 * len(strata) + 1.2)),
+    )
+
+
+def render_sample(result: Sample) -> str:
+    """A review sample as one self-contained HTML page: per stage the sampled leads and each
+    lead's ledger."""
+    overview = Table(
+        ["Stage", "Leads at the stage", "Sampled", "Taken whole"],
+        [
+            [s.stage, f"{s.size:,}", f"{len(s.leads):,}", "yes" if s.whole else "no"]
+            for s in result.strata
+        ],
+        key="strata-table",
+    )
+    summary_blocks: list[Block] = []
+    if result.strata:
+        summary_blocks.append(_stages_figure(result))
+    summary_blocks += [overview, *_notes(result.notes)]
+    sections = [
+        Section(
+            "summary",
+            "Stages",
+            summary_blocks,
+            intro=(
+                f"From every stage the {result.per_stage} leads with the smallest "
+                f'md5("{result.seed}:<lead_id>") are taken: the same seed gives the same sample.'
+            ),
+        )
+    ]
+    for i, stratum in enumerate(result.strata, start=1):
+        scores = [lead.score for lead in stratum.leads]
+        columns, numeric = _columns(scores, _SCORE_COLUMNS)
+        blocks: list[Block] = [
+            Table(
+                [name for _, name in columns],
+                [[_text(row.get(k)) for k, _ in columns] for row in scores],
+                caption="The sampled leads",
+                key=f"stage-{i}-leads",
+                numeric=numeric,
+            )
+        ]
+        for j, lead in enumerate(stratum.leads, start=1):
+            lines, numbers = _columns(lead.ledger, _LEDGER_COLUMNS)
+            points = (
+                next(n for n, (k, _) in enumerate(lines) if k == "points")
+                if any(k == "points" for k, _ in lines)
+                else None
+            )
+            body = [[_ledger_cell(k, line.get(k)) for k, _ in lines] for line in lead.ledger]
+            if points is not None:
+                last = ["" for _ in lines]
+                last[0] = "Total"
+                last[points] = _text(lead.score.get("total"))
+                body.append(last)
+            blocks.append(
+                Table(
+                    [name for _, name in lines] or ["Ledger"],
+                    body or [["no ledger lines"]],
+                    caption=(
+                        f"{_label(lead.lead_id)}: {_text(lead.score.get('total'))} points, "
+                        f"{lead.score.get('temperature') or DASH}"
+                    ),
+                    key=f"stage-{i}-ledger-{j}",
+                    numeric=numbers,
+                )
+            )
+        sections.append(
+            Section(
+                f"stage-{i}",
+                f"Stage {stratum.stage}",
+                blocks,
+                intro=(
+                    f"{len(stratum.leads):,} of the {stratum.size:,} leads at this stage, each "
+                    "with its ledger: would we have routed it so?"
+                ),
+            )
+        )
+    total = len(result.leads)
+    subtitle = (
+        f"As of {_when(result.as_of)} (UTC), seed {result.seed}: up to {result.per_stage} "
+        f"leads from every stage, {total:,} in all."
+    )
+    return render_page(f"Sample: {result.model} {result.model_version}", sections, subtitle)
