@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+T = TypeVar("T")
 # A ledger needs room; when output is not a terminal (a pipe, a log) do not squeeze it to 80.
 wide = console if console.is_terminal else Console(width=max(console.width, 132))
 
@@ -54,6 +56,14 @@ AsOfOpt = Annotated[
     ),
 ]
 LangOpt = Annotated[str, typer.Option("--lang", help="Label language: en or de.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
+]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option("--report", help="Also write a self-contained HTML report with plots."),
+]
 
 _LABELS = {
     "en": ("Part", "Rule", "Event", "When", "Base", "Factor", "Points", "Note", "Total"),
@@ -95,6 +105,16 @@ def parse_as_of(text: str | None) -> datetime:
 def _load(model_path: Path) -> ScoringModel:
     try:
         return load_model(model_path)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _task(label: str, work: Callable[[], T]) -> T:
+    """Run `work` with a spinner; a LeadscoreError ends the command with its message."""
+    try:
+        with _progress() as progress:
+            progress.add_task(label, total=None)
+            return work()
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
 
@@ -415,14 +435,9 @@ def backtest(
         ),
     ] = 0,
     mapping: MappingOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
-    ] = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
-    ] = None,
+    as_json: JsonOpt = False,
+    out: OutOpt = None,
+    html: ReportOpt = None,
 ) -> None:
     """Score every lead as of a cut-off and judge it by who was won afterwards (AUC, lift)."""
     from leadscore.evaluate import handover
@@ -433,20 +448,20 @@ def backtest(
     when = parse_as_of(cutoff)
     window = parse_duration(horizon, "--horizon")
     dataset = _load_data(data, mapping)
-    try:
-        with _progress() as progress:
-            progress.add_task("backtesting", total=None)
-            result = run_backtest(scoring, dataset, when, window)
-            report = result.as_dict()
-            report["to_won"] = handover.to_won(scoring, dataset, when, window)
-            if weeks > 0:
-                report["per_week"] = handover.per_week(scoring, dataset, when, weeks)
-            if rolling > 0:
-                step = parse_duration(every, "--every")
-                cutoffs = [when - step * k for k in range(rolling + 1)]
-                report["rolling"] = run_rolling(scoring, dataset, cutoffs, window)
-    except LeadscoreError as exc:
-        raise _fail(str(exc)) from None
+    step = parse_duration(every, "--every")
+
+    def work() -> tuple[Any, dict[str, Any]]:
+        result = run_backtest(scoring, dataset, when, window)
+        report = result.as_dict()
+        report["to_won"] = handover.to_won(scoring, dataset, when, window)
+        if weeks > 0:
+            report["per_week"] = handover.per_week(scoring, dataset, when, weeks)
+        if rolling > 0:
+            cutoffs = [when - step * k for k in range(rolling + 1)]
+            report["rolling"] = run_rolling(scoring, dataset, cutoffs, window)
+        return result, report
+
+    result, report = _task("backtesting", work)
     if html is not None:
         from leadscore.evaluate.report import render_backtest, write_report
 
@@ -541,12 +556,6 @@ def _emit(report: dict[str, Any], as_json: bool, out: Path | None) -> bool:
     return not as_json
 
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
-OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
-]
-
-
 @app.command()
 def cases(
     model: ModelArg,
@@ -572,12 +581,10 @@ def cases(
     scoring = _load(model)
     when = parse_as_of(as_of)
     dataset = _load_data(data, mapping)
-    try:
-        with _progress() as progress:
-            progress.add_task("rebuilding timelines", total=None)
-            found = build(scoring, dataset, when, won=won, lost=lost, recent=recent)
-    except LeadscoreError as exc:
-        raise _fail(str(exc)) from None
+    found = _task(
+        "rebuilding timelines",
+        lambda: build(scoring, dataset, when, won=won, lost=lost, recent=recent),
+    )
     if html is not None:
         from leadscore.evaluate.report import render_cases, write_report
 
@@ -622,10 +629,7 @@ def compare(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
-    ] = None,
+    html: ReportOpt = None,
 ) -> None:
     """Two models on the same leads: who changes temperature or stage, and (with --cutoff)
     how both would have fared."""
@@ -635,19 +639,11 @@ def compare(
     when = parse_as_of(as_of)
     window = parse_duration(horizon, "--horizon")
     dataset = _load_data(data, mapping)
-    try:
-        with _progress() as progress:
-            progress.add_task("comparing", total=None)
-            report = run(
-                current,
-                candidate,
-                dataset,
-                when,
-                cutoff=parse_as_of(cutoff) if cutoff else None,
-                horizon=window,
-            )
-    except LeadscoreError as exc:
-        raise _fail(str(exc)) from None
+    since = parse_as_of(cutoff) if cutoff else None
+    report = _task(
+        "comparing",
+        lambda: run(current, candidate, dataset, when, cutoff=since, horizon=window),
+    )
     if html is not None:
         from leadscore.evaluate.report import render_compare, write_report
 
@@ -693,10 +689,7 @@ def channels(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
-    ] = None,
+    html: ReportOpt = None,
 ) -> None:
     """Which sources, campaigns and content stages bring buyers: conversion, hot share, value."""
     from leadscore.evaluate.channels import channels as run
@@ -704,12 +697,7 @@ def channels(
     scoring = _load(model)
     when = parse_as_of(as_of)
     dataset = _load_data(data, mapping)
-    try:
-        with _progress() as progress:
-            progress.add_task("analysing channels", total=None)
-            found = run(scoring, dataset, when)
-    except LeadscoreError as exc:
-        raise _fail(str(exc)) from None
+    found = _task("analysing channels", lambda: run(scoring, dataset, when))
     if html is not None:
         from leadscore.evaluate.report import render_channels, write_report
 
@@ -795,12 +783,7 @@ def sample(
     scoring = _load(model)
     when = parse_as_of(as_of)
     dataset = _load_data(data, mapping)
-    try:
-        with _progress() as progress:
-            progress.add_task("sampling", total=None)
-            found = draw(scoring, dataset, when, per_stage=per_stage, seed=seed)
-    except LeadscoreError as exc:
-        raise _fail(str(exc)) from None
+    found = _task("sampling", lambda: draw(scoring, dataset, when, per_stage=per_stage, seed=seed))
     if html is not None:
         from leadscore.evaluate.report import render_sample, write_report
 
@@ -854,10 +837,7 @@ def capacity(
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--report", help="Also write a self-contained HTML report with plots."),
-    ] = None,
+    html: ReportOpt = None,
 ) -> None:
     """The score threshold that sends sales at most --per-week leads a week, and its conversion."""
     from leadscore.evaluate.capacity import capacity as measure
@@ -866,12 +846,10 @@ def capacity(
     when = parse_as_of(cutoff)
     window = parse_duration(horizon, "--horizon")
     dataset = _load_data(data, mapping)
-    try:
-        with _progress() as progress:
-            progress.add_task("measuring capacity", total=None)
-            found = measure(scoring, dataset, when, per_week, horizon=window, weeks=weeks)
-    except LeadscoreError as exc:
-        raise _fail(str(exc)) from None
+    found = _task(
+        "measuring capacity",
+        lambda: measure(scoring, dataset, when, per_week, horizon=window, weeks=weeks),
+    )
     if html is not None:
         from leadscore.evaluate.report import render_capacity, write_report
 
