@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
 
 from selenium import webdriver
@@ -48,3 +49,25 @@ def chromium(width: int = 1280, height: int = 1600) -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+class Page(HTMLParser):
+    """The start tags of a page with their attributes, as a browser's tokenizer sees them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def plots(self) -> list[str]:
+        return [a["data-plot"] or "" for t, a in self.tags if t == "figure"]
+
+    def tables(self) -> list[str]:
+        return [a.get("id") or "" for t, a in self.tags if t == "table"]
+
+    def missing(self) -> list[str]:
+        return [a["data-plot-missing"] or "" for _, a in self.tags if "data-plot-missing" in a]

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 
 import browser
+from browser import Page
 from leadscore.evaluate.backtest import Backtest, backtest, labelled
 from leadscore.evaluate.report import (
     MIN_BAND_LEADS,
@@ -60,19 +60,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Backtest, dict[str, n
 @pytest.fixture(scope="module")
 def page(run: tuple[Backtest, dict[str, np.ndarray]]) -> str:
     return render_backtest(*run)
-
-
-class Tags(HTMLParser):
-    """The start tags and attributes of a page, as a browser's tokenizer would see them."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
 
 
 @pytest.fixture
@@ -141,7 +128,7 @@ def test_the_report_renders_in_a_real_browser(page: str, tmp_path: Path, driver:
 
 
 def test_the_page_loads_nothing_and_runs_nothing(page: str) -> None:
-    tags = Tags(page).tags
+    tags = Page(page).tags
     names = {tag for tag, _ in tags}
     assert not names & {"script", "link", "iframe", "object", "embed", "img", "audio", "video"}
     for tag, attrs in tags:
@@ -174,7 +161,7 @@ def test_text_from_the_model_and_the_data_is_escaped(
         thresholds=[{**t, "threshold": hostile} for t in result.thresholds],
     )
     text = render_backtest(nasty, per_lead)
-    tags = {tag for tag, _ in Tags(text).tags}
+    tags = {tag for tag, _ in Page(text).tags}
     assert not tags & {"script", "img", "b"}
     assert "<script" not in text.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
@@ -209,7 +196,7 @@ def test_without_per_lead_scores_two_plots_are_left_out_with_a_note(
     run: tuple[Backtest, dict[str, np.ndarray]],
 ) -> None:
     text = render_backtest(run[0])
-    tags = Tags(text).tags
+    tags = Page(text).tags
     missing = sorted(a["data-plot-missing"] or "" for t, a in tags if "data-plot-missing" in a)
     assert missing == ["calibration", "distribution"]
     plots = sorted(a["data-plot"] or "" for t, a in tags if t == "figure")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 
 import browser
+from browser import Page
 from leadscore.evaluate.capacity import Capacity, Conversion, Handover
 from leadscore.evaluate.cases import Case, Step, cases
 from leadscore.evaluate.channels import ChannelRow, Channels
@@ -36,28 +36,6 @@ AS_OF = datetime(2026, 1, 1)
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 NASTY = '"><img src=x onerror=alert(2)> $\\frac{1}{0}$ <b>b</b>'
-
-
-class Page(HTMLParser):
-    """The start tags of a page with their attributes, as a browser's tokenizer sees them."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def plots(self) -> list[str]:
-        return [a["data-plot"] or "" for t, a in self.tags if t == "figure"]
-
-    def tables(self) -> list[str]:
-        return [a.get("id") or "" for t, a in self.tags if t == "table"]
-
-    def missing(self) -> list[str]:
-        return [a["data-plot-missing"] or "" for _, a in self.tags if "data-plot-missing" in a]
 
 
 def assert_safe(text: str) -> None:
