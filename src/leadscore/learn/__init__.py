@@ -1,0 +1,1 @@
+"""Learning from outcomes: candidate features, suggested points, predictive scores."""
