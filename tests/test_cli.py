@@ -309,3 +309,21 @@ def test_sample_and_capacity_print_and_write(tmp_path: Path) -> None:
         app, ["capacity", "models/committee.yaml", "--data", str(data), "--per-week", "0"]
     )
     assert bad.exit_code == 2 and "per_week must be more than 0" in bad.output
+
+
+def test_suggest_writes_a_model_that_check_accepts(tmp_path: Path) -> None:
+    from leadscore.io import generate
+
+    generate(1500, seed=5, out=tmp_path / "data")
+    out = tmp_path / "suggested.yaml"
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["suggest", "--data", str(tmp_path / "data"), "--out", str(out), "--exclude", "stage"],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    assert "rules written to" in result.output and "AUC 0." in result.output
+    assert "stage =" not in out.read_text()  # excluded fields are not learned from
+    checked = runner.invoke(app, ["check", str(out), "--data", str(tmp_path / "data")])
+    assert checked.exit_code == 0, checked.output

@@ -26,6 +26,7 @@ COMMANDS = (
     "channels",
     "sample",
     "capacity",
+    "suggest",
     "serve",
     "keys",
     "keys create",

@@ -882,6 +882,64 @@ def capacity(
         console.print(f"[yellow]{note}[/]", highlight=False)
 
 
+@app.command()
+def suggest(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model (YAML).")],
+    behaviours: Annotated[
+        int, typer.Option("--behaviours", help="Most positive behaviours to keep.")
+    ] = 7,
+    negatives: Annotated[
+        int, typer.Option("--negatives", help="Most negative actions to keep.")
+    ] = 5,
+    scale: Annotated[
+        float, typer.Option("--scale", help="Points that double the odds of winning.")
+    ] = 10.0,
+    name: Annotated[str, typer.Option("--name", help="The model's name.")] = "suggested",
+    exclude: Annotated[
+        list[str],
+        typer.Option("--exclude", help="A lead field not to learn from (repeatable)."),
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn points from won/lost outcomes and write them as an editable model."""
+    from leadscore.learn.suggest import suggest as learn
+
+    dataset = _load_data(data, mapping)
+    found = _task(
+        "learning",
+        lambda: learn(
+            dataset,
+            name=name,
+            behaviours=behaviours,
+            negatives=negatives,
+            points_to_double=scale,
+            exclude=frozenset(exclude),
+        ),
+    )
+    out.write_text(found.yaml, encoding="utf-8")
+    if as_json:
+        console.print_json(json.dumps(found.as_dict(), default=str))
+        return
+    console.print(
+        f"{len(found.rules)} rules written to {out}; on the {found.holdout_leads:,} held-out "
+        f"leads: AUC {found.holdout_auc_points:.3f} with integer points, "
+        f"{found.holdout_auc_float:.3f} for the regression they came from",
+        highlight=False,
+    )
+    table = Table("rule", "points", "leads", "won with", "won without", title="Suggested rules")
+    for r in sorted(found.rules, key=lambda r: -abs(r.points))[:25]:
+        table.add_row(
+            r.feature.name,
+            f"{r.points:+d}",
+            f"{r.support:,}",
+            _pct(r.won_with),
+            _pct(r.won_without),
+        )
+    wide.print(table)
+
+
 DbOpt = Annotated[
     str | None,
     typer.Option(
