@@ -229,3 +229,29 @@ def test_x_education_real_file() -> None:
     types = {e["type"] for e in events}
     assert "email_open" in types and "chat" in types
     assert not {e["lead_id"] for e in events} - set(by_id)
+
+
+def test_row_numbers_give_ids_to_exports_without_one(tmp_path: Path) -> None:
+    mapping = load_mapping(
+        write(
+            tmp_path / "rows.yaml",
+            "leads:\n  lead_id: {row: R}\n  country: Country\n"
+            "outcomes:\n  outcome: {from: Bought, values: {'yes': won, 'no': lost}}\n"
+            "  ts: {const: '2020-01-02T00:00:00'}\n",
+        )
+    )
+    export = write(tmp_path / "people.csv", "Country,Bought\nDE,yes\nDE,yes\nFR,no\n")
+    ds = apply_mapping(mapping, export)
+    assert [(r["lead_id"], r["country"]) for r in rows(ds.leads)] == [
+        ("R1", "DE"),
+        ("R2", "DE"),
+        ("R3", "FR"),
+    ]
+    assert ds.outcomes is not None
+    assert sorted((o["lead_id"], o["outcome"]) for o in rows(ds.outcomes)) == [
+        ("R1", "won"),
+        ("R2", "won"),
+        ("R3", "lost"),
+    ]
+    with pytest.raises(MappingError, match="give exactly one of `from`"):
+        load_mapping(write(tmp_path / "bad.yaml", "leads:\n  lead_id: {row: R, const: x}\n"))

@@ -67,7 +67,9 @@ def _key_text(key: object) -> str:
 
 
 class ColumnSpec(BaseModel):
-    """Where one output column comes from: a source column (`from`) or a constant (`const`).
+    """Where one output column comes from: a source column (`from`), a constant (`const`) or
+    the data row number after a prefix (`row`, e.g. `{row: "S"}` gives S1, S2, ...: an id for
+    exports without one; rows are numbered as rejections number them).
 
     In YAML a plain string is short for `{from: <string>}` and a number, boolean or null for
     `{const: <value>}`. `values` maps source text to output values (unmapped values are kept, or
@@ -79,6 +81,7 @@ class ColumnSpec(BaseModel):
 
     from_: str | None = Field(default=None, alias="from")
     const: Scalar = None
+    row: str | None = None
     type: ColumnType | None = None
     values: dict[str, Scalar] = Field(default_factory=dict)
     other: Literal["keep", "null"] = "keep"
@@ -108,12 +111,13 @@ class ColumnSpec(BaseModel):
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnSpec:
-        has_from = "from_" in self.model_fields_set
-        has_const = "const" in self.model_fields_set
-        if has_from == has_const:
-            raise ValueError("give exactly one of `from` (a source column) or `const`")
-        if has_const and (self.values or self.format):
-            raise ValueError("`values` and `format` apply to a source column, not a constant")
+        origins = [n for n in ("from_", "const", "row") if n in self.model_fields_set]
+        if len(origins) != 1:
+            raise ValueError(
+                "give exactly one of `from` (a source column), `const` or `row` (the row number)"
+            )
+        if origins[0] != "from_" and (self.values or self.format):
+            raise ValueError("`values` and `format` apply to a source column only")
         return self
 
 
@@ -394,6 +398,8 @@ class _Builder:
     def expr(self, spec: ColumnSpec, loc: tuple[str | int, ...]) -> str:
         if "const" in spec.model_fields_set:
             return _literal(spec.const)
+        if spec.row is not None:
+            return f"({quote_literal(spec.row)} || CAST(__ls_row AS VARCHAR))"
         assert spec.from_ is not None
         name = spec.from_
         if name not in self.columns:
