@@ -15,7 +15,7 @@ from typing import Any
 import ibis
 import numpy as np
 
-from leadscore.api import score
+from leadscore.engine.batch import compile_batch
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate import metrics
@@ -110,7 +110,7 @@ def labelled(
     cutoff = utc_naive(cutoff)
     _check_range(data, cutoff, horizon)
     assert data.outcomes is not None
-    scores = score(model, data, cutoff).table
+    scores = compile_batch(model, data, utc_naive(cutoff)).scores
     o = data.outcomes
     decided = o.filter(o.ts <= cutoff).select("lead_id").distinct()
     after = o.filter((o.ts > cutoff) & (o.ts <= cutoff + horizon))

@@ -31,7 +31,7 @@ from typing import Any
 
 import ibis
 
-from leadscore.api import score
+from leadscore.engine.batch import compile_batch
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate.backtest import handover_stages
@@ -190,7 +190,7 @@ def capacity(
         )
 
     # The window's leads, scored as of the cut-off, with their truth.
-    scores = score(model, data, cutoff).table
+    scores = compile_batch(model, data, utc_naive(cutoff)).scores
     leads = data.leads
     c = leads.created_at
     window = leads.filter(

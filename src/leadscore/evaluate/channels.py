@@ -29,7 +29,7 @@ from typing import Any, Final
 import ibis
 import ibis.expr.types as ir
 
-from leadscore.api import score
+from leadscore.engine.batch import compile_batch
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate.backtest import handover_stages
@@ -155,7 +155,7 @@ def _per_lead(
 ) -> tuple[ir.Table, ir.Table, str | None]:
     """One row per lead: existed at as_of, source, total, hot, won outcomes and their value;
     plus the table of all leads with their `new` flag (for the not-yet-created count)."""
-    scores = score(model, data, as_of).table
+    scores = compile_batch(model, data, utc_naive(as_of)).scores
     hot, basis = _hot(model, scores)
     scored = scores.select(
         "lead_id",

@@ -13,7 +13,7 @@ from typing import Any
 
 import ibis
 
-from leadscore.api import score
+from leadscore.engine.batch import compile_batch
 from leadscore.engine.timebase import utc_naive
 from leadscore.evaluate.backtest import backtest
 from leadscore.model.scoring import ScoringModel
@@ -23,7 +23,7 @@ _FIELDS = ("total", "grade", "cell", "temperature", "stage")
 
 
 def _side(model: ScoringModel, data: Dataset, as_of: datetime, tag: str) -> ibis.Table:
-    t = score(model, data, as_of).table
+    t = compile_batch(model, data, utc_naive(as_of)).scores
     return t.select("lead_id", **{f"{name}_{tag}": t[name] for name in _FIELDS})
 
 

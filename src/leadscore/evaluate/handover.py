@@ -9,7 +9,7 @@ from typing import Any
 
 import ibis
 
-from leadscore.api import score
+from leadscore.engine.batch import compile_batch
 from leadscore.engine.timebase import utc_naive
 from leadscore.evaluate.backtest import handover_stages
 from leadscore.evaluate.cases import timelines
@@ -32,7 +32,7 @@ def per_week(
     marks = [cutoff - timedelta(weeks=k) for k in range(weeks, -1, -1)]
     handed: list[set[str]] = []
     for mark in marks:
-        t = score(model, data, mark).table
+        t = compile_batch(model, data, utc_naive(mark)).scores
         rows = t.filter(t.stage.isin(stages)).select("lead_id").to_pyarrow()
         handed.append(set(rows["lead_id"].to_pylist()))
     return [

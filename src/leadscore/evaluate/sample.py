@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import ibis
 
-from leadscore.api import score
+from leadscore.engine.batch import compile_batch
 from leadscore.engine.result import KINDS, PARTS
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError
@@ -215,8 +215,7 @@ def sample(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise DataError(f"seed must be a whole number, got {seed!r}")
     as_of = utc_naive(as_of)
-    scores = score(model, data, as_of)
-    t = scores.table
+    t = compile_batch(model, data, as_of).scores
     group = t.stage.fill_null(NO_STAGE)
     key = (ibis.literal(f"{seed}:") + t.lead_id.cast("string")).hexdigest("md5")
     t = t.mutate(**{_GROUP: group, _KEY: key})
@@ -230,7 +229,7 @@ def sample(
 
     ids = sorted({str(r["lead_id"]) for r in rows})
     accounts = sorted({str(r["account_id"]) for r in rows if r.get("account_id") is not None})
-    ledger = score(model, _around(data, ids, accounts), as_of).ledger
+    ledger = compile_batch(model, _around(data, ids, accounts), as_of).ledger
     lines: list[dict[str, Any]] = ledger.filter(ledger.lead_id.isin(ids)).to_pyarrow().to_pylist()
     by_lead: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     for line in lines:
