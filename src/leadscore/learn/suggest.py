@@ -12,6 +12,7 @@ engagement levels, and a matrix routes leads to SQL, MQL or nurture.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,17 @@ from leadscore.schema import Dataset
 GRADES = (("A", 0.8), ("B", 0.5), ("C", 0.2))  # share of leads below the grade's minimum
 LEVELS = (("1", 0.9), ("2", 0.7), ("3", 0.4))
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+# A regression on about a hundred 0/1 and small-count features is settled long before these
+# many rows, while liblinear's time grows faster than linearly: larger training sets are
+# sampled (stratified) down to them.
+FIT_ROWS = 100_000
+CV_ROWS = 40_000
+STEPS = (
+    "building features",
+    "choosing the regularisation",
+    "fitting the regression",
+    "turning weights into points",
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,14 @@ def _fit(X: np.ndarray, y: np.ndarray, c: float, seed: int) -> LogisticRegressio
     return fitted.fit(X, y)
 
 
+def _sample(rows: np.ndarray, y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """At most `size` of these rows, stratified by outcome."""
+    if len(rows) <= size:
+        return rows
+    kept, _ = train_test_split(rows, train_size=size, stratify=y[rows], random_state=seed)
+    return np.sort(kept)
+
+
 def _choose_c(X: np.ndarray, y: np.ndarray, seed: int) -> float:
     folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=seed)
     best, best_auc = C_GRID[0], -1.0
@@ -106,8 +126,9 @@ def _choose_c(X: np.ndarray, y: np.ndarray, seed: int) -> float:
 def _select(
     features: list[Feature], coefs: np.ndarray, behaviours: int, negatives: int
 ) -> list[int]:
-    chosen = [i for i, f in enumerate(features) if f.kind != "count" and coefs[i] != 0]
-    counts = [i for i, f in enumerate(features) if f.kind == "count" and coefs[i] != 0]
+    acts = ("count", "recent")
+    chosen = [i for i, f in enumerate(features) if f.kind not in acts and coefs[i] != 0]
+    counts = [i for i, f in enumerate(features) if f.kind in acts and coefs[i] != 0]
     # a behaviour's strength is what its capped count can add
     strength = {i: coefs[i] * (features[i].cap or 1) for i in counts}
     positive = sorted((i for i in counts if strength[i] > 0), key=lambda i: -strength[i])
@@ -165,17 +186,34 @@ def suggest(
     seed: int = 42,
     cutoff: datetime | None = None,
     exclude: frozenset[str] = frozenset(),
+    progress: Callable[[str], None] | None = None,
 ) -> Suggestion:
-    """Learn a points model from the data's outcomes (see the module docstring)."""
+    """Learn a points model from the data's outcomes (see the module docstring).
+
+    `progress` is told each step (one of STEPS) as it starts.
+    """
+    step = progress or (lambda _: None)
+    step(STEPS[0])
     found: Features = build(data, cutoff=cutoff, exclude=exclude)
     X, y = found.X, found.y
     rows = np.arange(len(y))
     train, test = train_test_split(rows, test_size=holdout, stratify=y, random_state=seed)
-    c = _choose_c(X[train], y[train], seed)
-    full = _fit(X[train], y[train], c, seed)
+    notes: list[str] = []
+    fitted_on = _sample(train, y, FIT_ROWS, seed)
+    if len(fitted_on) < len(train):
+        notes.append(
+            f"the regression was fitted on a stratified sample of {len(fitted_on):,} of the "
+            f"{len(train):,} training leads (the points are settled long before that)"
+        )
+    step(STEPS[1])
+    chosen_on = _sample(fitted_on, y, CV_ROWS, seed)
+    c = _choose_c(X[chosen_on], y[chosen_on], seed)
+    step(STEPS[2])
+    full = _fit(X[fitted_on], y[fitted_on], c, seed)
     float_auc = float(roc_auc_score(y[test], full.decision_function(X[test])))
     keep = _select(found.features, full.coef_[0], behaviours, negatives)
-    refit = _fit(X[train][:, keep], y[train], c, seed)
+    refit = _fit(X[fitted_on][:, keep], y[fitted_on], c, seed)
+    step(STEPS[3])
     scale = points_to_double / math.log(2)
     rules: list[Rule] = []
     weights = np.zeros(len(keep))
@@ -212,6 +250,7 @@ def suggest(
         train_leads=len(train),
         holdout_leads=len(test),
         c=c,
+        notes=notes,
     )
 
 
@@ -247,6 +286,17 @@ def _yaml(
             if f.cap and f.cap > 0:
                 rule["max_count"] = f.cap
             behaviour_rules.append(rule)
+        elif f.kind == "recent":
+            behaviour_rules.append(
+                {
+                    "name": slug,
+                    "label": f.name,
+                    "event": f.field,
+                    "points": r.points,
+                    "max_count": 1,
+                    "within_days": f.days,
+                }
+            )
         elif f.kind == "value_band":
             behaviour_rules.append(
                 {

@@ -1,0 +1,629 @@
+"""A predictive score (S26): gradient boosting on the lead's fields and behaviour, calibrated
+probabilities of winning, and per lead the reasons that raised or lowered them.
+
+The estimator is scikit-learn's HistGradientBoostingClassifier: it is already a dependency, it
+takes categories and missing values natively (no one-hot blow-up, no imputation to explain),
+bins features into histograms so a million leads fit in minutes on two cores, and it is
+deterministic given its seed. LightGBM is the same algorithm family and rarely better at this
+size; it would add a native library for no gain.
+
+Columns are the same candidate features `suggest` draws on, unbinned: each descriptive lead
+field (category, flag or number) and, per event type, the number of events, their summed value
+and the days since the last one — all taken before the lead's outcome (training) or before
+`as_of` (prediction).
+
+Validation: the last `holdout` share of decided leads by outcome time is held out when the
+outcomes are spread over time (the model is judged on leads decided after those it learnt
+from); otherwise a stratified random share. The training leads are cut into five stratified
+folds; each fold stops the boosting of a model fitted on the other four early and calibrates
+it (Platt scaling), and the five calibrated models' probabilities are averaged — every training
+lead is used for fitting and for calibration, never both in one model. The saved artefact is
+exactly the model the holdout judged.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import joblib
+import numpy as np
+import pyarrow as pa
+import sklearn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from leadscore.engine.timebase import utc_naive
+from leadscore.errors import DataError, LeadscoreError
+from leadscore.learn.baselines import logistic, naive_bayes
+from leadscore.learn.features import (
+    MIN_PER_CLASS,
+    Behaviour,
+    behaviour,
+    build,
+    codes,
+    decided,
+    described,
+    labels,
+    numbers,
+)
+from leadscore.schema import Dataset
+
+FORMAT = 1
+ColumnKind = Literal["category", "flag", "number", "count", "value", "days_since"]
+Split = Literal["auto", "time", "stratified"]
+# HistGradientBoosting bins a categorical feature into at most 255 bins, one kept for missing.
+MAX_CATEGORIES = 254
+FOLDS = 5
+STEPS = (
+    "reading leads and outcomes",
+    "counting events",
+    *(f"fitting and calibrating gradient boosting {k}/{FOLDS}" for k in range(1, FOLDS + 1)),
+    "checking on the holdout",
+    "baselines on the same split",
+)
+
+
+class ArtefactError(LeadscoreError):
+    """A predictive model file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input of the predictive model: a lead field or a statistic of an event type."""
+
+    name: str
+    kind: ColumnKind
+    field: str  # the lead field, or the event type
+    categories: tuple[str, ...] = ()  # category: the code of a value is its index here
+
+    def describe(self, value: float) -> str:
+        """The value of this column as a reader would say it."""
+        if np.isnan(value):
+            return "none" if self.kind in ("value", "days_since") else "missing"
+        if self.kind == "category":
+            return self.categories[int(value)]
+        if self.kind == "flag":
+            return "yes" if value else "no"
+        return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """How much one column moved a lead's probability, against a typical lead's value."""
+
+    column: str
+    value: str
+    effect: float  # probability with the lead's value minus with the typical one
+
+    def text(self) -> str:
+        """E.g. `occupation = Working Professional (+31 pp)`."""
+        return f"{self.column} = {self.value} ({100 * self.effect:+.0f} pp)"
+
+
+@dataclass
+class Predictor:
+    """A trained predictive model with everything needed to use and judge it without data."""
+
+    name: str
+    columns: list[Column]
+    typical: np.ndarray  # per column: the value reasons compare against
+    estimator: Any
+    training: dict[str, Any]
+    metrics: dict[str, Any]
+    versions: dict[str, str]
+    format: int = FORMAT
+
+    @property
+    def lead_fields(self) -> list[str]:
+        """Lead fields the model reads (each must be in data it predicts for)."""
+        return [c.field for c in self.columns if c.kind in ("category", "flag", "number")]
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probability of winning per row."""
+        if len(X) == 0:
+            return np.zeros(0)
+        won = list(self.estimator.classes_).index(True)
+        return np.asarray(self.estimator.predict_proba(X)[:, won], dtype=float)
+
+    def reasons(self, X: np.ndarray, top: int = 3) -> list[tuple[list[Reason], list[Reason]]]:
+        """Per row: the columns that raised its probability most, and those that lowered it."""
+        base = self.probabilities(X)
+        effects = np.zeros(X.shape)
+        for j in range(X.shape[1]):
+            changed = X.copy()
+            changed[:, j] = self.typical[j]
+            effects[:, j] = base - self.probabilities(changed)
+        out = []
+        for i in range(len(X)):
+            order = np.argsort(-effects[i], kind="stable")
+            up = [self._reason(X, i, j, effects[i, j]) for j in order[:top] if effects[i, j] > 0]
+            down_order = np.argsort(effects[i], kind="stable")[:top]
+            down = [self._reason(X, i, j, effects[i, j]) for j in down_order if effects[i, j] < 0]
+            out.append((up, down))
+        return out
+
+    def _reason(self, X: np.ndarray, i: int, j: int, effect: float) -> Reason:
+        column = self.columns[j]
+        return Reason(column.name, column.describe(float(X[i, j])), float(effect))
+
+    def summary(self) -> dict[str, Any]:
+        """What the artefact holds, JSON-ready (no estimator)."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "columns": [
+                {"name": c.name, "kind": c.kind, "field": c.field, "categories": len(c.categories)}
+                for c in self.columns
+            ],
+            "training": self.training,
+            "metrics": self.metrics,
+            "versions": self.versions,
+        }
+
+
+@dataclass
+class Ensemble:
+    """Calibrated models fitted on different folds; their probabilities are averaged."""
+
+    members: list[CalibratedClassifierCV]
+    iterations: list[int]
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The labels, as scikit-learn estimators give them."""
+        return np.asarray(self.members[0].classes_)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Mean of the members' probabilities."""
+        return np.asarray(np.mean([m.predict_proba(X) for m in self.members], axis=0))
+
+
+@dataclass
+class Predictions:
+    """Probabilities of winning for leads as of an instant, and the inputs behind them."""
+
+    lead_ids: list[str]
+    probability: np.ndarray
+    X: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+# --- columns ---------------------------------------------------------------------------------
+
+
+def _event_columns(stats: Behaviour) -> list[tuple[Column, np.ndarray]]:
+    out: list[tuple[Column, np.ndarray]] = []
+    for kind in sorted(stats.counts):
+        out.append((Column(f"{kind} events", "count", kind), stats.counts[kind]))
+        out.append((Column(f"{kind} value", "value", kind), stats.sums[kind]))
+        out.append((Column(f"days since {kind}", "days_since", kind), stats.days_since[kind]))
+    return out
+
+
+def _varies(values: np.ndarray, kind: ColumnKind) -> bool:
+    missing = np.isnan(values)
+    distinct = len(np.unique(values[~missing]))
+    if kind == "category":
+        return distinct + int(missing.any()) >= 2
+    # a number with one value besides "missing" says no more than the presence its event
+    # count already tells (and scikit-learn cannot bin it)
+    return distinct >= 2
+
+
+def _candidates(
+    table: pa.Table, stats: Behaviour, exclude: frozenset[str], rows: np.ndarray
+) -> tuple[list[Column], list[np.ndarray], list[str]]:
+    """Every column that varies among these (training) rows, and the ones dropped as constant."""
+    n = table.num_rows
+    columns: list[Column] = []
+    values: list[np.ndarray] = []
+    constant: list[str] = []
+    for name in table.column_names:
+        how = described(name, table[name], n, exclude)
+        if how is None:
+            continue
+        if how == "category":
+            index, cats = codes(table[name])
+            # the most frequent categories get codes; rarer ones count as missing
+            counts = np.bincount(index[index >= 0], minlength=len(cats))
+            kept = sorted(np.argsort(-counts, kind="stable")[:MAX_CATEGORIES].tolist())
+            recode = np.full(len(cats) + 1, np.nan)
+            for code, k in enumerate(kept):
+                recode[k] = code
+            column = Column(name, "category", name, tuple(str(cats[k]) for k in kept))
+            columns.append(column)
+            values.append(recode[index])  # index -1 (null) reads the trailing NaN
+        else:
+            columns.append(Column(name, "flag" if how == "flag" else "number", name))
+            values.append(numbers(table[name]))
+    for column, arr in _event_columns(stats):
+        columns.append(column)
+        values.append(arr)
+    keep = [i for i, v in enumerate(values) if _varies(v[rows], columns[i].kind)]
+    constant = [columns[i].name for i in range(len(columns)) if i not in set(keep)]
+    return [columns[i] for i in keep], [values[i] for i in keep], constant
+
+
+def _lead_matrix(columns: Sequence[Column], table: pa.Table, notes: list[str]) -> list[np.ndarray]:
+    """The lead-field columns of the matrix from an Arrow table of leads, checked."""
+    out: list[np.ndarray] = []
+    for c in columns:
+        if c.kind not in ("category", "flag", "number"):
+            continue
+        if c.field not in table.column_names:
+            raise DataError(
+                f"lead field {c.field!r} is missing: the predictive model was trained with it"
+            )
+        column = table[c.field]
+        if c.kind == "category":
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                raise DataError(
+                    f"lead field {c.field!r} is {column.type}, but the model learnt it as text"
+                )
+            index, cats = codes(column)
+            known = {v: i for i, v in enumerate(c.categories)}
+            recode = np.array([known.get(str(v), np.nan) for v in cats] + [np.nan], dtype=float)
+            unseen = sorted({str(v) for v in cats if str(v) not in known})
+            if unseen:
+                leads = int(
+                    np.isin(index, [k for k, v in enumerate(cats) if str(v) in unseen]).sum()
+                )
+                shown = ", ".join(repr(v) for v in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+                notes.append(
+                    f"lead field {c.field!r}: {leads:,} leads have values the model never saw "
+                    f"({shown}); they are read as missing"
+                )
+            out.append(recode[index])
+        else:
+            if not (
+                pa.types.is_boolean(column.type)
+                or pa.types.is_integer(column.type)
+                or pa.types.is_floating(column.type)
+            ):
+                raise DataError(
+                    f"lead field {c.field!r} is {column.type}, but the model learnt it as a "
+                    f"{'flag' if c.kind == 'flag' else 'number'}"
+                )
+            out.append(numbers(column))
+    return out
+
+
+def _assemble(
+    columns: Sequence[Column], leads: list[np.ndarray], stats: Behaviour, size: int
+) -> np.ndarray:
+    lead_values = iter(leads)
+    matrix = np.zeros((size, len(columns)))
+    for j, c in enumerate(columns):
+        if c.kind in ("category", "flag", "number"):
+            matrix[:, j] = next(lead_values)
+        elif c.kind == "count":
+            matrix[:, j] = stats.counts.get(c.field, np.zeros(size))
+        elif c.kind == "value":
+            matrix[:, j] = stats.sums.get(c.field, np.full(size, np.nan))
+        else:
+            matrix[:, j] = stats.days_since.get(c.field, np.full(size, np.nan))
+    return matrix
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def split(
+    at: np.ndarray, y: np.ndarray, holdout: float, seed: int, how: Split = "auto"
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Training and holdout rows: by outcome time when the outcomes are spread over time."""
+    rows = np.arange(len(y))
+    if how != "stratified":
+        order = np.lexsort((rows, at))
+        start = round(len(y) * (1 - holdout))
+        first_held = at[order[min(start, len(y) - 1)]]
+        # ties at the boundary go to the holdout, so no lead is judged by a model that saw a
+        # lead decided at the same instant
+        test = np.flatnonzero(at >= first_held)
+        train = np.flatnonzero(at < first_held)
+        good = (
+            len(test) >= 0.05 * len(y)
+            and len(train) >= 0.5 * len(y)
+            and min(int(y[test].sum()), int((~y[test]).sum())) >= 5
+            and min(int(y[train].sum()), int((~y[train]).sum())) >= MIN_PER_CLASS
+        )
+        if good:
+            return train, test, {"kind": "time", "holdout_from": str(first_held)}
+        if how == "time":
+            raise DataError(
+                "a time-aware split needs outcomes spread over time: the last "
+                f"{holdout:.0%} of outcomes by time must hold won and lost leads"
+            )
+    train, test = train_test_split(rows, test_size=holdout, stratify=y, random_state=seed)
+    return np.sort(train), np.sort(test), {"kind": "stratified", "seed": seed}
+
+
+def _estimator(categorical: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
+    # shallow trees and a slow rate with patience generalise best on lead data (a few
+    # thousand to a few million rows, tens of columns); early stopping decides the length
+    return HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=2000,
+        max_leaf_nodes=8,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        categorical_features=categorical,
+        early_stopping=True,
+        n_iter_no_change=30,
+        random_state=seed,
+    )
+
+
+def _calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    order = np.argsort(p, kind="stable")
+    out = []
+    for part in np.array_split(order, bins):
+        if len(part) == 0:
+            continue
+        out.append(
+            {
+                "leads": len(part),
+                "predicted": round(float(p[part].mean()), 4),
+                "observed": round(float(y[part].mean()), 4),
+            }
+        )
+    return out
+
+
+def train(
+    data: Dataset,
+    *,
+    name: str = "predictive",
+    holdout: float = 0.2,
+    seed: int = 42,
+    how: Split = "auto",
+    cutoff: datetime | None = None,
+    exclude: frozenset[str] = frozenset(),
+    baselines: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Predictor:
+    """Train, calibrate and judge a predictive model on the data's outcomes (module docstring)."""
+    step = progress or (lambda _: None)
+    step(STEPS[0])
+    table = decided(data, cutoff)
+    y = np.asarray(table["won"].to_numpy(zero_copy_only=False), dtype=bool)
+    at = table["at"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    ids = table["lead_id"].combine_chunks()
+    step(STEPS[1])
+    moments = data.leads.join(labels(data, cutoff), "lead_id").select("lead_id", "at")
+    stats = behaviour(data, moments, ids, cutoff)
+    train_rows, test_rows, split_info = split(at, y, holdout, seed, how)
+    columns, values, constant = _candidates(table, stats, exclude, train_rows)
+    if not columns:
+        raise DataError(
+            f"every candidate feature is the same for all {len(train_rows):,} training leads: "
+            "nothing to learn from"
+        )
+    X = np.column_stack(values)
+    categorical = np.array([c.kind == "category" for c in columns])
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    members: list[CalibratedClassifierCV] = []
+    iterations: list[int] = []
+    for k, (fit_part, held_part) in enumerate(folds.split(train_rows, y[train_rows])):
+        step(STEPS[2 + k])
+        fit_rows, held_rows = train_rows[fit_part], train_rows[held_part]
+        boosted = _estimator(categorical, seed)
+        boosted.fit(X[fit_rows], y[fit_rows], X_val=X[held_rows], y_val=y[held_rows])
+        calibrated = CalibratedClassifierCV(FrozenEstimator(boosted), method="sigmoid")
+        members.append(calibrated.fit(X[held_rows], y[held_rows]))
+        iterations.append(int(boosted.n_iter_))
+    typical = np.array(
+        [_typical(X[train_rows, j], columns[j].kind) for j in range(len(columns))], dtype=float
+    )
+    predictor = Predictor(
+        name=name,
+        columns=columns,
+        typical=typical,
+        estimator=Ensemble(members, iterations),
+        training={},
+        metrics={},
+        versions={
+            "leadscore": _version(),
+            "scikit-learn": sklearn.__version__,
+            "python": platform.python_version(),
+        },
+    )
+    step(STEPS[2 + FOLDS])
+    p = predictor.probabilities(X[test_rows])
+    yt = y[test_rows]
+    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
+    predictor.metrics = {
+        "holdout_auc": float(roc_auc_score(yt, p)),
+        "brier": float(brier_score_loss(yt, p)),
+        "log_loss": float(log_loss(yt, p, labels=[False, True])),
+        "top_decile_lift": float(yt[top].mean() / yt.mean()),
+        "calibration": _calibration_table(yt, p),
+        "boosting_iterations": iterations,
+    }
+    predictor.training = {
+        "decided_leads": len(y),
+        "won": int(y.sum()),
+        "lost": int((~y).sum()),
+        "train_leads": len(train_rows),
+        "folds": FOLDS,
+        "holdout_leads": len(test_rows),
+        "holdout_won": int(yt.sum()),
+        "split": split_info,
+        "outcomes_from": str(at.min()),
+        "outcomes_to": str(at.max()),
+        "cutoff": str(utc_naive(cutoff)) if cutoff is not None else None,
+        "excluded_fields": sorted(exclude),
+        "constant_dropped": constant,
+    }
+    if baselines:
+        step(STEPS[3 + FOLDS])
+        predictor.metrics["baselines"] = _baselines(
+            data, cutoff, exclude, ids, train_rows, test_rows, y
+        )
+    return predictor
+
+
+def _typical(values: np.ndarray, kind: ColumnKind) -> float:
+    present = values[~np.isnan(values)]
+    # most leads have no such event: "none" is the typical value unless most do
+    if kind in ("value", "days_since") and len(present) < 0.5 * len(values):
+        return float("nan")
+    if len(present) == 0:
+        return float("nan")
+    if kind in ("category", "flag"):
+        found, counts = np.unique(present, return_counts=True)
+        return float(found[np.argmax(counts)])
+    return float(np.median(present))
+
+
+def _baselines(
+    data: Dataset,
+    cutoff: datetime | None,
+    exclude: frozenset[str],
+    ids: pa.Array,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    y: np.ndarray,
+) -> dict[str, float]:
+    """Naive Bayes and plain logistic regression on the readable features, same split."""
+    readable = build(data, cutoff=cutoff, exclude=exclude)
+    if readable.lead_ids != ids.to_pylist():
+        raise AssertionError("readable features and predictive columns disagree on the leads")
+    X = readable.X
+    nb = naive_bayes(X[train_rows], y[train_rows], X[test_rows])
+    lr = logistic(X[train_rows], y[train_rows], X[test_rows], seed=0)
+    return {
+        "naive_bayes_auc": float(roc_auc_score(y[test_rows], nb)),
+        "logistic_auc": float(roc_auc_score(y[test_rows], lr)),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("leadscore")
+
+
+# --- using it --------------------------------------------------------------------------------
+
+
+def predict(
+    predictor: Predictor,
+    data: Dataset,
+    as_of: datetime,
+    lead_ids: Sequence[str] | None = None,
+) -> Predictions:
+    """Probabilities of winning as of `as_of`, from fields and events before it."""
+    as_of = utc_naive(as_of)
+    leads = data.leads
+    if lead_ids is not None:
+        leads = leads.filter(leads.lead_id.isin(list(lead_ids)))
+    missing = sorted(set(predictor.lead_fields) - set(leads.columns))
+    if missing:
+        raise DataError(
+            f"the leads have no {', '.join(repr(m) for m in missing)}: the predictive model "
+            f"{predictor.name!r} was trained with {'them' if len(missing) > 1 else 'it'}"
+        )
+    table = leads.order_by("lead_id").to_pyarrow()
+    ids = table["lead_id"].combine_chunks()
+    notes: list[str] = []
+    lead_values = _lead_matrix(predictor.columns, table, notes)
+    moments = leads.select("lead_id", at=ibis.literal(as_of))
+    stats = behaviour(data, moments, ids)
+    X = _assemble(predictor.columns, lead_values, stats, table.num_rows)
+    return Predictions(ids.to_pylist(), predictor.probabilities(X), X, notes)
+
+
+def predict_records(
+    predictor: Predictor,
+    leads: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+) -> np.ndarray:
+    """Probabilities for leads given as records (the service's path), as `predict` computes."""
+    as_of = utc_naive(as_of)
+    ids = [str(r["lead_id"]) for r in leads]
+    index = {lead: i for i, lead in enumerate(ids)}
+    size = len(ids)
+    stats = Behaviour({}, {}, {}, {})
+    for ev in events:
+        i = index.get(str(ev["lead_id"]))
+        ts = utc_naive(ev["ts"])
+        if i is None or ts >= as_of:
+            continue
+        kind = str(ev["type"])
+        counts = stats.counts.setdefault(kind, np.zeros(size))
+        counts[i] += 1
+        value = ev.get("value")
+        if value is not None:
+            sums = stats.sums.setdefault(kind, np.full(size, np.nan))
+            sums[i] = value if np.isnan(sums[i]) else sums[i] + value
+        days = (as_of - ts).total_seconds() / 86_400
+        since = stats.days_since.setdefault(kind, np.full(size, np.nan))
+        since[i] = days if np.isnan(since[i]) else min(since[i], days)
+    lead_values = []
+    for c in predictor.columns:
+        if c.kind == "category":
+            known = {v: k for k, v in enumerate(c.categories)}
+            found = [r.get(c.field) for r in leads]
+            lead_values.append(
+                np.array(
+                    [np.nan if v is None else known.get(str(v), np.nan) for v in found],
+                    dtype=float,
+                )
+            )
+        elif c.kind in ("flag", "number"):
+            lead_values.append(
+                np.array(
+                    [np.nan if r.get(c.field) is None else float(r[c.field]) for r in leads],
+                    dtype=float,
+                )
+            )
+    return predictor.probabilities(_assemble(predictor.columns, lead_values, stats, size))
+
+
+def save(predictor: Predictor, path: Path) -> None:
+    """Write the artefact atomically: a reader never sees half a file, a failure leaves none."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        joblib.dump(predictor, partial, compress=3)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> Predictor:
+    """Read an artefact `save` wrote; refuses anything else with the reason.
+
+    Artefacts are pickles: load only files you (or your team) trained.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtefactError(f"{path}: no such predictive model file")
+    try:
+        found = joblib.load(path)
+    except Exception as exc:  # any unpickling failure means "not ours"
+        raise ArtefactError(f"{path}: not a leadscore predictive model ({exc})") from None
+    if not isinstance(found, Predictor):
+        raise ArtefactError(f"{path}: not a leadscore predictive model")
+    if found.format != FORMAT:
+        raise ArtefactError(
+            f"{path}: artefact format {found.format}, this leadscore reads format {FORMAT}: "
+            "train it again"
+        )
+    return found
