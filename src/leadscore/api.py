@@ -15,7 +15,8 @@ from leadscore.engine.binding import Columns, kind_of, problems
 from leadscore.engine.reference import score_many
 from leadscore.engine.result import LeadScore
 from leadscore.engine.timebase import utc_naive
-from leadscore.errors import DataError, EngineError
+from leadscore.errors import DataError, EngineError, LeadscoreError
+from leadscore.learn.hybrid import enrich, predictor_for
 from leadscore.model.scoring import ScoringModel
 from leadscore.schema import Dataset
 
@@ -30,6 +31,7 @@ class Scores:
     as_of: datetime
     table: ibis.Table
     ledger: ibis.Table
+    notes: tuple[str, ...] = ()  # e.g. values a hybrid model's prediction never saw
 
     def top(self, n: int = 10) -> list[dict[str, Any]]:
         """The n leads with the highest totals (ties by lead id), as records."""
@@ -52,17 +54,41 @@ def columns_of(data: Dataset) -> Columns:
 
 
 def check(model: ScoringModel, data: Dataset | None = None) -> list[str]:
-    """Problems between a (valid) model and the data's columns; empty when they fit."""
+    """Problems between a (valid) model and the data's columns; empty when they fit.
+
+    A hybrid model's predictive artefact must load, and its lead fields be in the data.
+    """
+    out: list[str] = []
+    if model.prediction is not None:
+        try:
+            predictor = predictor_for(model)
+        except LeadscoreError as exc:
+            out.append(f"prediction: {exc}")
+        else:
+            have = set(data.leads.columns) if data is not None else None
+            missing = (
+                [f for f in predictor.lead_fields if have is not None and f not in have]
+                if predictor
+                else []
+            )
+            if missing:
+                out.append(
+                    f"prediction: the leads have no {', '.join(repr(m) for m in missing)}, "
+                    "which the predictive model was trained with"
+                )
     if data is None:
-        return []
-    return problems(model, columns_of(data))
+        return out
+    return out + problems(model, columns_of(data))
 
 
 def score(model: ScoringModel, data: Dataset, as_of: datetime) -> Scores:
     """Score every lead of `data` as of `as_of` with the batch engine."""
     as_of = utc_naive(as_of)
+    data, notes = enrich(data, model, as_of)
     result = compile_batch(model, data, as_of)
-    return Scores(model=model, as_of=as_of, table=result.scores, ledger=result.ledger)
+    return Scores(
+        model=model, as_of=as_of, table=result.scores, ledger=result.ledger, notes=tuple(notes)
+    )
 
 
 def _rows(table: ibis.Table) -> list[dict[str, Any]]:
@@ -92,6 +118,9 @@ def explain(model: ScoringModel, data: Dataset, lead_id: str, as_of: datetime) -
         if data.accounts is not None:
             accounts = _rows(data.accounts.filter(data.accounts.account_id == account_id))
     ids = [r["lead_id"] for r in leads]
+    if model.prediction is not None:
+        enriched, _ = enrich(data, model, as_of, lead_ids=ids)
+        leads = _rows(enriched.leads.filter(enriched.leads.lead_id.isin(ids)))
     events = _rows(data.events.filter(data.events.lead_id.isin(ids)))
     results = score_many(model, leads, events, as_of, accounts=accounts)
     return next(r for r in results if r.lead_id == lead_id)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from leadscore import api
@@ -119,6 +126,31 @@ def _task(label: str, work: Callable[[], T]) -> T:
         raise _fail(str(exc)) from None
 
 
+def _steps(steps: Sequence[str], work: Callable[[Callable[[str], None]], T]) -> T:
+    """Run `work` with a progress bar over its named steps; `work` reports each as it starts."""
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(steps[0], total=len(steps))
+
+            def step(name: str) -> None:
+                done = steps.index(name) if name in steps else 0
+                progress.update(task, description=name, completed=done)
+
+            found = work(step)
+            progress.update(task, completed=len(steps))
+            return found
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -170,9 +202,7 @@ def check(
 ) -> None:
     """Validate a model; with --data, also that every field it reads is in the data."""
     scoring = _load(model)
-    problems: list[str] = []
-    if data:
-        problems = api.check(scoring, _load_data(data, mapping))
+    problems = api.check(scoring, _load_data(data, mapping) if data else None)
     if problems:
         for p in problems:
             err.print(f"[bold red]error:[/] {model}: {p}", highlight=False)
@@ -208,6 +238,8 @@ def score(
         progress.update(task, description="scoring")
         try:
             result = api.score(scoring, dataset, when)
+            for note in result.notes:
+                err.print(f"[yellow]note:[/] {note}", highlight=False)
             write_table(result.table, out)
             if ledger is not None:
                 progress.update(task, description="writing the ledger")
@@ -451,14 +483,23 @@ def backtest(
     step = parse_duration(every, "--every")
 
     def work() -> tuple[Any, dict[str, Any]]:
-        result = run_backtest(scoring, dataset, when, window)
+        from leadscore.learn.hybrid import enrich
+
+        # a hybrid model's prediction is made as of each cut-off, from what was known then
+        known, notes = enrich(dataset, scoring, when)
+        result = run_backtest(scoring, known, when, window)
         report = result.as_dict()
-        report["to_won"] = handover.to_won(scoring, dataset, when, window)
+        report["notes"] = [*report["notes"], *notes]
+        report["to_won"] = handover.to_won(scoring, known, when, window)
         if weeks > 0:
-            report["per_week"] = handover.per_week(scoring, dataset, when, weeks)
+            report["per_week"] = handover.per_week(scoring, known, when, weeks)
         if rolling > 0:
-            cutoffs = [when - step * k for k in range(rolling + 1)]
-            report["rolling"] = run_rolling(scoring, dataset, cutoffs, window)
+            cutoffs = sorted(when - step * k for k in range(rolling + 1))
+            report["rolling"] = [
+                line
+                for c in cutoffs
+                for line in run_rolling(scoring, enrich(dataset, scoring, c)[0], [c], window)
+            ]
         return result, report
 
     result, report = _task("backtesting", work)
@@ -904,18 +945,20 @@ def suggest(
     as_json: JsonOpt = False,
 ) -> None:
     """Learn points from won/lost outcomes and write them as an editable model."""
+    from leadscore.learn.suggest import STEPS
     from leadscore.learn.suggest import suggest as learn
 
     dataset = _load_data(data, mapping)
-    found = _task(
-        "learning",
-        lambda: learn(
+    found = _steps(
+        STEPS,
+        lambda step: learn(
             dataset,
             name=name,
             behaviours=behaviours,
             negatives=negatives,
             points_to_double=scale,
             exclude=frozenset(exclude),
+            progress=step,
         ),
     )
     out.write_text(found.yaml, encoding="utf-8")
@@ -938,6 +981,141 @@ def suggest(
             _pct(r.won_without),
         )
     wide.print(table)
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the predictive model (artefact).")
+    ],
+    name: Annotated[
+        str, typer.Option("--name", help="The predictive model's name.")
+    ] = "predictive",
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="Holdout by outcome time (time), at random within each class (stratified), "
+            "or by time when the outcomes are spread over time (auto).",
+        ),
+    ] = "auto",
+    holdout: Annotated[
+        float, typer.Option("--holdout", min=0.05, max=0.5, help="Share of leads held out.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 42,
+    exclude: Annotated[
+        list[str],
+        typer.Option("--exclude", help="A lead field not to learn from (repeatable)."),
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    mapping: MappingOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a predictive model (calibrated gradient boosting) on won/lost outcomes."""
+    from leadscore.learn.predictive import STEPS, save
+    from leadscore.learn.predictive import train as fit
+
+    if split not in ("auto", "time", "stratified"):
+        raise _fail(f"--split {split!r}: expected auto, time or stratified")
+    dataset = _load_data(data, mapping)
+    predictor = _steps(
+        STEPS,
+        lambda step: fit(
+            dataset,
+            name=name,
+            holdout=holdout,
+            seed=seed,
+            how=split,  # type: ignore[arg-type]  # checked above
+            exclude=frozenset(exclude),
+            progress=step,
+        ),
+    )
+    # only a fit that finished is written, and atomically
+    save(predictor, out)
+    summary = predictor.summary()
+    if as_json:
+        console.print_json(json.dumps(summary, default=str))
+        return
+    m, t = predictor.metrics, predictor.training
+    how = t["split"]["kind"]
+    held = f"from {t['split']['holdout_from']}" if how == "time" else "stratified"
+    console.print(
+        f"{name} written to {out}: {len(predictor.columns)} inputs, {t['train_leads']:,} "
+        f"training leads; holdout of {t['holdout_leads']:,} leads ({how} split, {held})",
+        highlight=False,
+    )
+    table = Table("model", "holdout AUC", title="On the holdout")
+    table.add_row("predictive (gradient boosting)", f"{m['holdout_auc']:.3f}")
+    baselines = m.get("baselines") or {}
+    if baselines:
+        table.add_row("logistic regression", f"{baselines['logistic_auc']:.3f}")
+        table.add_row("naive Bayes (0.1 smoothing)", f"{baselines['naive_bayes_auc']:.3f}")
+    console.print(table)
+    console.print(
+        f"Brier score {m['brier']:.4f}, log loss {m['log_loss']:.4f}, "
+        f"top-decile lift {m['top_decile_lift']:.2f}",
+        highlight=False,
+    )
+    calibration = Table("leads", "predicted", "observed", title="Calibration (holdout deciles)")
+    for row in m["calibration"]:
+        calibration.add_row(f"{row['leads']:,}", _pct(row["predicted"]), _pct(row["observed"]))
+    console.print(calibration)
+    if t["constant_dropped"]:
+        console.print(
+            f"[yellow]left out, the same for every training lead:[/] "
+            f"{', '.join(t['constant_dropped'])}",
+            highlight=False,
+        )
+
+
+@app.command()
+def predict(
+    artefact: Annotated[Path, typer.Argument(help="The file `leadscore train` wrote.")],
+    data: DataOpt,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Where to write predictions: .csv, .parquet or .jsonl."),
+    ],
+    as_of: AsOfOpt = None,
+    reasons: Annotated[
+        int,
+        typer.Option("--reasons", min=0, help="Reasons up and down per lead (0: none)."),
+    ] = 3,
+    mapping: MappingOpt = None,
+) -> None:
+    """Predict each lead's probability of winning as of an instant, with its reasons."""
+    import pyarrow as pa
+
+    from leadscore.io import write_table
+    from leadscore.io.readers import arrow_table
+    from leadscore.learn.predictive import load
+    from leadscore.learn.predictive import predict as run
+
+    when = parse_as_of(as_of)
+    dataset = _load_data(data, mapping)
+
+    def work() -> Any:
+        predictor = load(artefact)
+        found = run(predictor, dataset, when)
+        columns: dict[str, Any] = {
+            "lead_id": pa.array(found.lead_ids, pa.string()),
+            "probability": found.probability,
+        }
+        if reasons > 0:
+            explained = predictor.reasons(found.X, reasons)
+            columns["reasons_up"] = ["; ".join(r.text() for r in up) for up, _ in explained]
+            columns["reasons_down"] = ["; ".join(r.text() for r in dn) for _, dn in explained]
+        table = arrow_table(dataset.leads.get_backend(), "predictions", pa.table(columns))
+        write_table(table, out)
+        return found
+
+    found = _task("predicting", work)
+    for note in found.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(
+        f"predicted {len(found.lead_ids):,} leads as of {when.isoformat()} -> {out}",
+        highlight=False,
+    )
 
 
 DbOpt = Annotated[
@@ -975,6 +1153,14 @@ def serve(
             help="When the store has no API key yet, create an admin key and print it once.",
         ),
     ] = True,
+    artefacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artefacts",
+            help="Folder that hybrid models' relative `prediction.artefact` paths start from "
+            "(default: the --model file's folder, else the current one).",
+        ),
+    ] = None,
 ) -> None:
     """Run the scoring service: REST API, Segment-compatible tracking, webhooks (docs at /docs)."""
     import uvicorn
@@ -987,6 +1173,7 @@ def serve(
         rescore_interval=rescore_every,
         max_request_bytes=max_request_bytes,
         max_batch=max_batch,
+        artefacts=artefacts or (model.resolve().parent if model is not None else None),
     )
     try:
         service = Service(settings)

@@ -69,6 +69,12 @@ def _check(model: ScoringModel, dataset: Dataset) -> None:
     if dataset.accounts is not None:
         _check_required("accounts", dataset.accounts)
     leads = _kinds(dataset.leads)
+    if model.prediction is not None and model.prediction.field not in leads:
+        raise EngineError(
+            f"model {model.name!r} reads the predicted probability {model.prediction.field!r}, "
+            "which the leads do not have yet: add it with leadscore.learn.hybrid.enrich "
+            "(leadscore score, explain and backtest do this)"
+        )
     if model.behaviour.inactivity and leads.get("created_at", "timestamp") != "timestamp":
         raise EngineError(
             f"column leads.created_at holds {leads['created_at']} values; inactivity needs "

@@ -99,6 +99,9 @@ def problems(model: ScoringModel, columns: Columns) -> list[str]:
     """Every mismatch between the model and the data's columns (empty when they fit)."""
     out: list[str] = []
     fit_fields: dict[str, Kind] = dict(columns.leads)
+    if model.prediction is not None:
+        # written to every lead before scoring (leadscore.learn.hybrid)
+        fit_fields.setdefault(model.prediction.field, "number")
     for name, kind in (columns.accounts or {}).items():
         fit_fields[f"account.{name}"] = kind
     fit_available = ", ".join(sorted(fit_fields))

@@ -253,4 +253,10 @@ def load_model(path: str | Path) -> ScoringModel:
         raise ModelError(
             f"{p}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
         ) from None
-    return parse_model(text, str(p))
+    model = parse_model(text, str(p))
+    if model.prediction is not None and not Path(model.prediction.artefact).is_absolute():
+        # the artefact travels with the model file, wherever the command is run from
+        where = str(p.parent.resolve() / model.prediction.artefact)
+        prediction = model.prediction.model_copy(update={"artefact": where})
+        model = model.model_copy(update={"prediction": prediction})
+    return model

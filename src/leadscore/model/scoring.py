@@ -487,6 +487,27 @@ class RoutingEntry(Route):
     when: RouteWhen = Field(default_factory=RouteWhen, description="Tests; empty = otherwise.")
 
 
+class Prediction(Strict):
+    """A predictive model (`leadscore train`) whose probability of winning becomes a lead field.
+
+    Rules use it like any field, e.g. `{field: predicted_won, gte: 0.6}`: rules and prediction
+    combine into a hybrid model.
+    """
+
+    artefact: str = Field(
+        min_length=1,
+        description=(
+            "The file `leadscore train` wrote; a relative path is relative to the model file "
+            "(in the service: to its --artefacts directory)."
+        ),
+    )
+    field: str = Field(
+        "predicted_won",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Lead field the probability of winning (0 to 1) is written to.",
+    )
+
+
 class ScoringModel(Strict):
     """A lead-scoring model: fit, behaviour, account signals, tiers, interests and routing."""
 
@@ -504,6 +525,9 @@ class ScoringModel(Strict):
     )
     routing: list[RoutingEntry] = Field(
         default_factory=list, description="Temperature, stage, queue and SLA; first match wins."
+    )
+    prediction: Prediction | None = Field(
+        None, description="A predictive model's probability as a lead field (hybrid model)."
     )
 
     @field_validator("engagement")

@@ -35,6 +35,7 @@ class Settings:
     webhook_base_delay: float = 10.0
     webhook_max_attempts: int = 8
     background: bool = True  # run the worker, jobs, scheduler and webhook threads
+    artefacts: Path | None = None  # where hybrid models' predictive artefacts are (default: cwd)
 
 
 class Service:
@@ -44,7 +45,7 @@ class Service:
         self.settings = settings
         self.clock = clock
         self.store = store or open_store(settings.database_url)
-        self.scorer = Scorer(self.store, clock)
+        self.scorer = Scorer(self.store, clock, registry.Registry(settings.artefacts))
         self.worker = Worker(self.scorer)
         self.jobs = Jobs(self.scorer, clock)
         self.scheduler = Scheduler(self.jobs, settings.rescore_interval, self.active_model_id)

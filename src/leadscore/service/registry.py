@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from leadscore.engine.reference import CompiledModel
+from leadscore.learn.hybrid import predictor_for
+from leadscore.learn.predictive import Predictor
 from leadscore.model.loader import parse_model
 from leadscore.model.scoring import ScoringModel
 from leadscore.store import tables as t
@@ -25,6 +28,7 @@ class Active:
     name: str
     version: str
     compiled: CompiledModel
+    predictor: Predictor | None = None  # a hybrid model's predictive artefact
 
     @property
     def model(self) -> ScoringModel:
@@ -101,7 +105,9 @@ def previous_published(conn: Connection) -> int | None:
 class Registry:
     """Compiled models by id, so each version is parsed and compiled once."""
 
-    def __init__(self) -> None:
+    def __init__(self, artefacts: Path | None = None) -> None:
+        # relative `prediction.artefact` paths of hybrid models are relative to this folder
+        self.artefacts = artefacts
         self._compiled: dict[int, Active] = {}
         # One `leadscore serve` process owns a store, and publishing goes through it, so the
         # published id can be remembered until `forget_active`.
@@ -115,7 +121,8 @@ class Registry:
             if row is None:
                 raise KeyError(model_id)
             model = parse_model(row["source"], f"model {model_id}")
-            found = Active(model_id, model.name, model.version, CompiledModel(model))
+            predictor = predictor_for(model, self.artefacts)  # ArtefactError names the file
+            found = Active(model_id, model.name, model.version, CompiledModel(model), predictor)
             self._compiled[model_id] = found
         return found
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from leadscore.engine.reference import score_many
 from leadscore.engine.result import LeadScore
+from leadscore.learn.predictive import predict_records
 from leadscore.service.clock import Clock
 from leadscore.service.registry import Active, Registry
 from leadscore.service.webhooks import Subscriptions
@@ -148,6 +149,10 @@ class Scorer:
         ids = [str(r["lead_id"]) for r in leads]
         seqs: dict[str, int] = {}
         events = records.event_records(conn, ids, before=as_of, seqs=seqs)
+        if active.predictor is not None and active.model.prediction is not None:
+            field = active.model.prediction.field
+            chances = predict_records(active.predictor, leads, events, as_of)
+            leads = [{**r, field: float(p)} for r, p in zip(leads, chances, strict=True)]
         scores = score_many(
             active.compiled,
             leads,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Body, HTTPException, Query
 
 from leadscore.errors import ModelError
+from leadscore.learn.predictive import ArtefactError
 from leadscore.service import registry
 from leadscore.service.deps import Admin, ServiceDep
 from leadscore.store import records
@@ -38,8 +39,10 @@ def upload_model(source: YamlBody, service: ServiceDep, _: Admin) -> dict[str, A
     try:
         with service.store.write() as conn:
             model_id = registry.add_draft(conn, source, service.clock())
+            # a hybrid model's artefact must load now, not when it is published
+            service.scorer.registry.load(conn, model_id)
             row = _model_or_404(conn, model_id)
-    except ModelError as exc:
+    except (ModelError, ArtefactError) as exc:
         raise HTTPException(422, str(exc)) from exc
     row.pop("source")
     return row
