@@ -27,6 +27,8 @@ COMMANDS = (
     "sample",
     "capacity",
     "suggest",
+    "train",
+    "predict",
     "serve",
     "keys",
     "keys create",
