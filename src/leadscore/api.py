@@ -66,6 +66,8 @@ def check(model: ScoringModel, data: Dataset | None = None) -> list[str]:
             out.append(f"prediction: {exc}")
         else:
             have = set(data.leads.columns) if data is not None else None
+            if have is not None and model.prediction.field in have:
+                have = None  # the leads bring their own probability: nothing is predicted
             missing = (
                 [f for f in predictor.lead_fields if have is not None and f not in have]
                 if predictor

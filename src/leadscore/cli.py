@@ -971,6 +971,14 @@ def suggest(
         f"{found.holdout_auc_float:.3f} for the regression they came from",
         highlight=False,
     )
+    compared = Table("model", "holdout AUC", title=f"On {found.holdout_leads:,} held-out leads")
+    compared.add_row("suggested integer points", f"{found.holdout_auc_points:.3f}")
+    compared.add_row("the L1 regression they came from", f"{found.holdout_auc_float:.3f}")
+    compared.add_row("plain logistic regression", f"{found.baselines['logistic_auc']:.3f}")
+    compared.add_row("naive Bayes (0.1 smoothing)", f"{found.baselines['naive_bayes_auc']:.3f}")
+    console.print(compared)
+    for note in found.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     table = Table("rule", "points", "leads", "won with", "won without", title="Suggested rules")
     for r in sorted(found.rules, key=lambda r: -abs(r.points))[:25]:
         table.add_row(

@@ -42,6 +42,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
+from threadpoolctl import threadpool_limits
 
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError, LeadscoreError
@@ -65,6 +66,8 @@ Split = Literal["auto", "time", "stratified"]
 # HistGradientBoosting bins a categorical feature into at most 255 bins, one kept for missing.
 MAX_CATEGORIES = 254
 FOLDS = 5
+# Fewer rows than this are predicted on one thread.
+SMALL = 2000
 STEPS = (
     "reading leads and outcomes",
     "counting events",
@@ -134,7 +137,12 @@ class Predictor:
         if len(X) == 0:
             return np.zeros(0)
         won = list(self.estimator.classes_).index(True)
-        return np.asarray(self.estimator.predict_proba(X)[:, won], dtype=float)
+        if len(X) >= SMALL:
+            return np.asarray(self.estimator.predict_proba(X)[:, won], dtype=float)
+        # OpenMP threads cost more than they save on a few rows, and stall when the cores are
+        # busy (the service scoring one lead per event)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return np.asarray(self.estimator.predict_proba(X)[:, won], dtype=float)
 
     def reasons(self, X: np.ndarray, top: int = 3) -> list[tuple[list[Reason], list[Reason]]]:
         """Per row: the columns that raised its probability most, and those that lowered it."""

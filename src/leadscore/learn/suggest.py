@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from leadscore.learn.baselines import logistic, naive_bayes
 from leadscore.learn.features import Feature, Features, build
 from leadscore.model.loader import parse_model
 from leadscore.model.scoring import ScoringModel
@@ -69,6 +70,7 @@ class Suggestion:
     holdout_leads: int
     c: float
     notes: list[str] = field(default_factory=list)
+    baselines: dict[str, float] = field(default_factory=dict)  # holdout AUCs, same split
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -90,6 +92,7 @@ class Suggestion:
             "train_leads": self.train_leads,
             "holdout_leads": self.holdout_leads,
             "regularisation_c": self.c,
+            "baselines": self.baselines,
             "notes": self.notes,
         }
 
@@ -235,6 +238,12 @@ def suggest(
             )
         )
     points_auc = float(roc_auc_score(y[test], X[test][:, keep] @ weights))
+    baselines = {
+        "naive_bayes_auc": float(roc_auc_score(y[test], naive_bayes(X[train], y[train], X[test]))),
+        "logistic_auc": float(
+            roc_auc_score(y[test], logistic(X[fitted_on], y[fitted_on], X[test], seed))
+        ),
+    }
     fit_points = X[:, keep] @ np.where(
         [found.features[i].kind in ("category", "flag", "band") for i in keep], weights, 0
     )
@@ -251,6 +260,7 @@ def suggest(
         holdout_leads=len(test),
         c=c,
         notes=notes,
+        baselines=baselines,
     )
 
 

@@ -72,6 +72,8 @@ class Service:
             if row is not None and row["source"] == source:
                 return None
             model_id = registry.add_draft(conn, source, self.clock(), str(path))
+            # a hybrid model's artefact must load before it goes live (the draft rolls back)
+            self.scorer.registry.load(conn, model_id)
         return self.jobs.publish(model_id)
 
     def start(self) -> None:

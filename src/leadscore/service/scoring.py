@@ -152,7 +152,11 @@ class Scorer:
         if active.predictor is not None and active.model.prediction is not None:
             field = active.model.prediction.field
             chances = predict_records(active.predictor, leads, events, as_of)
-            leads = [{**r, field: float(p)} for r, p in zip(leads, chances, strict=True)]
+            # as in batch scoring, a probability the lead brings (a CRM attribute) is used as given
+            leads = [
+                r if r.get(field) is not None else {**r, field: float(p)}
+                for r, p in zip(leads, chances, strict=True)
+            ]
         scores = score_many(
             active.compiled,
             leads,
