@@ -32,7 +32,14 @@ def test_the_suggested_points_reach_the_target_on_the_holdout(x_education: objec
     assert abs(found.holdout_auc_points - found.holdout_auc_float) < 0.02
     # the YAML is a valid model with a comment of evidence above every rule
     model = parse_model(found.yaml, "suggested.yaml")
-    assert model.name == "x-suggested" and found.yaml.count("# evidence: ") == len(found.rules)
+    cells = [r for r in model.routing if r.when.grade]
+    assert model.name == "x-suggested"
+    assert found.yaml.count("# evidence: ") == len(found.rules) + len(cells)
+    # routing is a grade x engagement matrix: the best-converting cells go to sales first
+    assert cells and cells[0].temperature == "hot" and model.routing[-1].stage == "nurture"
+    assert [c.temperature for c in cells] == sorted(
+        (c.temperature for c in cells), key=["hot", "warm"].index
+    )
     counts = [r for r in found.rules if r.feature.kind == "count"]
     assert sum(r.points > 0 for r in counts) <= 7 and sum(r.points < 0 for r in counts) <= 5
     # the engine scores exactly the points the regression's matrix gives

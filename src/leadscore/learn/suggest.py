@@ -31,6 +31,7 @@ from leadscore.schema import Dataset
 
 GRADES = (("A", 0.8), ("B", 0.5), ("C", 0.2))  # share of leads below the grade's minimum
 LEVELS = (("1", 0.9), ("2", 0.7), ("3", 0.4))
+HOT, WARM = 0.1, 0.3  # shares of leads routed to sales at once, and to marketing qualification
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 # A regression on about a hundred 0/1 and small-count features is settled long before these
 # many rows, while liblinear's time grows faster than linearly: larger training sets are
@@ -248,7 +249,9 @@ def suggest(
         [found.features[i].kind in ("category", "flag", "band") for i in keep], weights, 0
     )
     behaviour_points = X[:, keep] @ weights - fit_points
-    text = _yaml(name, rules, fit_points, behaviour_points, X[:, keep] @ weights, points_to_double)
+    text = _yaml(
+        name, rules, fit_points[train], behaviour_points[train], y[train], points_to_double
+    )
     model = parse_model(text, f"<suggested {name}>")
     return Suggestion(
         model=model,
@@ -264,12 +267,61 @@ def suggest(
     )
 
 
+def _band(points: np.ndarray, bands: list[dict[str, Any]], key: str) -> np.ndarray:
+    """Each value's band, as the engine assigns it: the first whose `min` it reaches."""
+    out = np.full(len(points), str(bands[-1][key]), dtype=object)
+    for band in reversed(bands[:-1]):
+        out[points >= band["min"]] = str(band[key])
+    return out
+
+
+def _matrix(
+    grades: list[dict[str, Any]],
+    levels: list[dict[str, Any]],
+    fit_points: np.ndarray,
+    behaviour_points: np.ndarray,
+    won: np.ndarray,
+    evidence: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Routing by grade x engagement cell: the cells that converted best in training become
+    hot (about the top HOT share of leads), the next ones warm (up to WARM), the rest cold."""
+    grade = _band(fit_points, grades, "grade")
+    level = _band(behaviour_points, levels, "level")
+    cells: list[tuple[float, int, str, str]] = []
+    for g in [str(b["grade"]) for b in grades]:
+        for lv in [str(b["level"]) for b in levels]:
+            inside = (grade == g) & (level == lv)
+            if inside.any():
+                cells.append((float(won[inside].mean()), int(inside.sum()), g, lv))
+    cells.sort(key=lambda c: (-c[0], c[2], c[3]))
+    routing: list[dict[str, Any]] = []
+    covered = 0
+    for rate, leads, g, lv in cells:
+        share = covered / len(won)
+        if share >= WARM:
+            break
+        hot = share < HOT
+        routing.append(
+            {
+                "name": f"{g}{lv}",
+                "when": {"grade": [g], "engagement": [lv]},
+                "temperature": "hot" if hot else "warm",
+                "stage": "SQL" if hot else "MQL",
+                "sla_hours": 24 if hot else 72,
+            }
+        )
+        evidence[f"{g}{lv}"] = f"{100 * rate:.1f}% of the {leads:,} training leads in this cell won"
+        covered += leads
+    routing.append({"name": "nurture", "temperature": "cold", "stage": "nurture"})
+    return routing
+
+
 def _yaml(
     name: str,
     rules: list[Rule],
     fit_points: np.ndarray,
     behaviour_points: np.ndarray,
-    totals: np.ndarray,
+    won: np.ndarray,
     points_to_double: float,
 ) -> str:
     fit_rules: list[dict[str, Any]] = []
@@ -329,25 +381,7 @@ def _yaml(
         for lv in _cutoffs(behaviour_points, LEVELS)
     ]
     levels.append({"level": "4"})
-    sql = round(float(np.quantile(totals, 0.9)), 2)
-    mql = round(float(np.quantile(totals, 0.7)), 2)
-    routing: list[dict[str, Any]] = [
-        {
-            "name": "sql",
-            "when": {"min_total": sql},
-            "temperature": "hot",
-            "stage": "SQL",
-            "sla_hours": 24,
-        },
-        {
-            "name": "mql",
-            "when": {"min_total": mql},
-            "temperature": "warm",
-            "stage": "MQL",
-            "sla_hours": 72,
-        },
-        {"name": "nurture", "temperature": "cold", "stage": "nurture"},
-    ]
+    routing = _matrix(grades, levels, fit_points, behaviour_points, won, evidence)
     doc: dict[str, Any] = {
         "name": name,
         "version": "1",
