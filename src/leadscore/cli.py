@@ -1055,7 +1055,9 @@ def train(
     table = Table("model", "holdout AUC", title="On the holdout")
     table.add_row("predictive (gradient boosting)", f"{m['holdout_auc']:.3f}")
     baselines = m.get("baselines") or {}
-    if baselines:
+    if "skipped" in baselines:
+        console.print(f"[yellow]{baselines['skipped']}[/]", highlight=False)
+    elif baselines:
         table.add_row("logistic regression", f"{baselines['logistic_auc']:.3f}")
         table.add_row("naive Bayes (0.1 smoothing)", f"{baselines['naive_bayes_auc']:.3f}")
     console.print(table)
