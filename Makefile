@@ -62,6 +62,7 @@ bench: install postgres
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/evaluate.py
+	$(BIN)/python benchmarks/learn.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

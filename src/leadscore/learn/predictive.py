@@ -73,7 +73,7 @@ SMALL = 2000
 STEPS = (
     "reading leads and outcomes",
     "counting events",
-    *(f"fitting and calibrating gradient boosting {k}/{FOLDS}" for k in range(1, FOLDS + 1)),
+    *(f"fitting and calibrating gradient boosting, fold {k}" for k in range(1, FOLDS + 1)),
     "checking on the holdout",
     "baselines on the same split",
 )
