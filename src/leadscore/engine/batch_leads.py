@@ -143,7 +143,8 @@ def lead_table(
         elif dtype.is_integer():
             fill[name] = t[name].fill_null(0)
         elif dtype.is_boolean():
-            fill[name] = t[name].fill_null(False).cast("int64")
+            # PostgreSQL cannot cast a boolean to an integer: say it with a CASE everywhere
+            fill[name] = ibis.ifelse(t[name].fill_null(False), _int(1), _int(0))
     t = t.mutate(**fill)
 
     def resolve(name: str) -> ir.Value:
@@ -163,7 +164,7 @@ def lead_table(
             persona_seen = persona_seen | hit
         else:
             counted[fit_col(i)] = hit & (factors_before < tiers.max_factors)
-            factors_before = factors_before + hit.cast("int64")
+            factors_before = factors_before + ibis.ifelse(hit, _int(1), _int(0))
     t = t.mutate(**counted)
 
     def fit_sum(keep: Callable[[FitRule], bool], cents: Callable[[FitRule], int]) -> ir.Value:

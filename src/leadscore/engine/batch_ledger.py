@@ -106,7 +106,8 @@ def _dropped_lines(model: ScoringModel, plan: EventPlan) -> list[ir.Table]:
             continue
         s = plan.stream(i)
         counts = s.group_by("lead_id").aggregate(
-            __hits=s.count(), __kept=s[KEPT].cast("int64").sum()
+            __hits=s.count(),
+            __kept=s[KEPT].sum(),  # booleans sum as their count of true
         )
         counts = counts.filter(counts.__hits > counts.__kept)
         dropped = (counts.__hits - counts.__kept).cast("string")
