@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -39,6 +37,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+from machine import machine  # noqa: E402
+
 from leadscore.io.generate import generate_tables  # noqa: E402
 from leadscore.service.keys import create_key  # noqa: E402
 from leadscore.store import records  # noqa: E402
@@ -285,20 +285,6 @@ def bench_publish(url: str, leads: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         assert job["status"] == "done" and job["done"] == leads, job
     return {"leads": leads, "events": events.num_rows, "seconds": round(elapsed, 1)}
-
-
-def machine() -> str:
-    """A one-line description of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from threadpoolctl import threadpool_limits
 
+from hybridkit import ARTEFACT, HYBRID, fit_points
 from leadscore import api
 from leadscore.errors import LeadscoreError
 from leadscore.io import generate, load_dataset
@@ -24,7 +25,6 @@ from leadscore.service.keys import create_key
 from servicekit import T0, ManualClock, Running, serve
 
 GENERATED_AS_OF = datetime(2026, 1, 1)
-ARTEFACT = "predictive.joblib"
 # fields the service takes as columns of a lead; the others travel as attributes
 LEAD_COLUMNS = {
     "job_title",
@@ -36,29 +36,6 @@ LEAD_COLUMNS = {
     "stage",
 }
 EVENT_FIELDS = ("url", "asset", "campaign", "channel", "content_stage", "topic", "value")
-
-HYBRID = f"""\
-name: hybrid
-version: "1"
-prediction: {{artefact: {ARTEFACT}, field: predicted_won}}
-fit:
-  rules:
-    - {{name: likely, when: {{field: predicted_won, gte: 0.3}}, points: 40}}
-    - {{name: possible, when: {{field: predicted_won, gte: 0.1}}, points: 15}}
-    - {{name: unlikely, when: {{field: predicted_won, lt: 0.05}}, points: -10}}
-  grades:
-    - {{grade: A, min: 40}}
-    - {{grade: B, min: 15}}
-    - {{grade: C}}
-behaviour:
-  rules:
-    - {{name: demo, event: demo_request, points: 25, max_count: 1}}
-"""
-
-
-def fit_points(p: float) -> float:
-    """What the bands of HYBRID give a lead with probability `p` (the rules, by hand)."""
-    return 40.0 * (p >= 0.3) + 15.0 * (p >= 0.1) - 10.0 * (p < 0.05)
 
 
 # --- fixtures ----------------------------------------------------------------------------------
