@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +16,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from leadscore.service.app import Service
+from leadscore.service.app import Service, Settings, create_app
+from leadscore.service.keys import create_key
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -94,6 +96,30 @@ def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, thread, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def running_service(settings: Settings, clock: ManualClock) -> Iterator[Running]:
+    """The service on 127.0.0.1 with an admin and a tracking key, and a client for each."""
+    service = Service(settings, clock)
+    with service.store.write() as conn:
+        admin_key = create_key(conn, "test admin", ["admin"], clock())
+        tracking_key = create_key(conn, "test tracking", ["tracking"], clock())
+    server, thread, base = serve(create_app(settings, service=service))
+    clients = [
+        httpx.Client(base_url=base, headers={"authorization": f"Bearer {admin_key}"}, timeout=30),
+        httpx.Client(
+            base_url=base, headers={"authorization": f"Bearer {tracking_key}"}, timeout=30
+        ),
+        httpx.Client(base_url=base, timeout=30),
+    ]
+    try:
+        yield Running(base, service, clock, admin_key, tracking_key, *clients)
+    finally:
+        for client in clients:
+            client.close()
+        server.should_exit = True
+        thread.join(20)
 
 
 @dataclass(frozen=True)

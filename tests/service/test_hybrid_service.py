@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -21,8 +20,7 @@ from leadscore.learn.predictive import Predictor, predict_records, save, train
 from leadscore.model.loader import load_model
 from leadscore.schema import Dataset
 from leadscore.service.app import Service, Settings, create_app
-from leadscore.service.keys import create_key
-from servicekit import T0, ManualClock, Running, serve
+from servicekit import T0, ManualClock, Running, running_service
 
 GENERATED_AS_OF = datetime(2026, 1, 1)
 # fields the service takes as columns of a lead; the others travel as attributes
@@ -74,25 +72,8 @@ def running(artefacts: Path, tmp_path: Path) -> Iterator[Running]:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/leadscore.db", rescore_interval=0, artefacts=artefacts
     )
-    service = Service(settings, clock)
-    with service.store.write() as conn:
-        admin_key = create_key(conn, "test admin", ["admin"], clock())
-        tracking_key = create_key(conn, "test tracking", ["tracking"], clock())
-    server, thread, base = serve(create_app(settings, service=service))
-    clients = [
-        httpx.Client(base_url=base, headers={"authorization": f"Bearer {admin_key}"}, timeout=30),
-        httpx.Client(
-            base_url=base, headers={"authorization": f"Bearer {tracking_key}"}, timeout=30
-        ),
-        httpx.Client(base_url=base, timeout=30),
-    ]
-    try:
-        yield Running(base, service, clock, admin_key, tracking_key, *clients)
-    finally:
-        for client in clients:
-            client.close()
-        server.should_exit = True
-        thread.join(20)
+    with running_service(settings, clock) as running:
+        yield running
 
 
 # --- helpers -----------------------------------------------------------------------------------
