@@ -64,6 +64,9 @@ AsOfOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option("--lang", help="Label language: en or de.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+ExcludeOpt = Annotated[
+    list[str], typer.Option("--exclude", help="A lead field not to learn from (repeatable).")
+]
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")
 ]
@@ -937,10 +940,7 @@ def suggest(
         float, typer.Option("--scale", help="Points that double the odds of winning.")
     ] = 10.0,
     name: Annotated[str, typer.Option("--name", help="The model's name.")] = "suggested",
-    exclude: Annotated[
-        list[str],
-        typer.Option("--exclude", help="A lead field not to learn from (repeatable)."),
-    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    exclude: ExcludeOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -1012,10 +1012,7 @@ def train(
         float, typer.Option("--holdout", min=0.05, max=0.5, help="Share of leads held out.")
     ] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 42,
-    exclude: Annotated[
-        list[str],
-        typer.Option("--exclude", help="A lead field not to learn from (repeatable)."),
-    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    exclude: ExcludeOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     mapping: MappingOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
