@@ -64,6 +64,14 @@ AsOfOpt = Annotated[
 ]
 LangOpt = Annotated[str, typer.Option("--lang", help="Label language: en or de.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Run where the data is: duckdb (files, default), duckdb:///file.db or "
+        "postgres://user@host/db, whose leads/events/accounts/outcomes tables are read.",
+    ),
+]
 ExcludeOpt = Annotated[
     list[str], typer.Option("--exclude", help="A lead field not to learn from (repeatable).")
 ]
@@ -164,6 +172,20 @@ def _progress() -> Progress:
     )
 
 
+def _data_or_backend(paths: list[Path], mapping: str | None, backend: str | None) -> Any:
+    """Files read into DuckDB, or the tables of the database --backend names."""
+    if backend is None or backend == "duckdb":
+        return _load_data(paths, mapping)
+    if paths or mapping:
+        raise _fail("give --data (files) or --backend (a database with the tables), not both")
+    from leadscore.io.backends import dataset_from
+
+    try:
+        return dataset_from(backend)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _load_data(paths: list[Path], mapping: str | None = None) -> Any:
     from leadscore.io import load_dataset, load_mapping
     from leadscore.io.mapping import packaged_mapping
@@ -220,15 +242,16 @@ def check(
 @app.command()
 def score(
     model: ModelArg,
-    data: DataOpt,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Where to write scores: .csv, .parquet or .jsonl.")
     ],
+    data: DataOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     as_of: AsOfOpt = None,
     ledger: Annotated[
         Path | None, typer.Option("--ledger", help="Also write the ledger (.csv/.parquet/.jsonl).")
     ] = None,
     mapping: MappingOpt = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Score every lead as of an instant and write the scores (and optionally the ledger)."""
     from leadscore.io import write_table
@@ -237,7 +260,7 @@ def score(
     when = parse_as_of(as_of)
     with _progress() as progress:
         task = progress.add_task("loading data", total=None)
-        dataset = _load_data(data, mapping)
+        dataset = _data_or_backend(data, mapping, backend)
         progress.update(task, description="scoring")
         try:
             result = api.score(scoring, dataset, when)
@@ -451,11 +474,11 @@ def _pct(value: float | None) -> str:
 @app.command()
 def backtest(
     model: ModelArg,
-    data: DataOpt,
     cutoff: Annotated[
         str,
         typer.Option("--cutoff", help="Score as of this instant; outcomes after it are the truth."),
     ],
+    data: DataOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     horizon: Annotated[
         str, typer.Option("--horizon", help="How long after the cut-off a win counts (90d, 12w).")
     ] = "90d",
@@ -473,6 +496,7 @@ def backtest(
     as_json: JsonOpt = False,
     out: OutOpt = None,
     html: ReportOpt = None,
+    backend: BackendOpt = None,
 ) -> None:
     """Score every lead as of a cut-off and judge it by who was won afterwards (AUC, lift)."""
     from leadscore.evaluate import handover
@@ -482,7 +506,7 @@ def backtest(
     scoring = _load(model)
     when = parse_as_of(cutoff)
     window = parse_duration(horizon, "--horizon")
-    dataset = _load_data(data, mapping)
+    dataset = _data_or_backend(data, mapping, backend)
     step = parse_duration(every, "--every")
 
     def work() -> tuple[Any, dict[str, Any]]:

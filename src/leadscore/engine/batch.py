@@ -48,6 +48,14 @@ def _kinds(table: ir.Table) -> dict[str, Kind]:
     return {name: kind_of_value(table[name]) for name in table.columns}
 
 
+def check_tables(dataset: Dataset) -> None:
+    """Every table the engine reads has its required columns with usable types (EngineError)."""
+    _check_required("leads", dataset.leads)
+    _check_required("events", dataset.events)
+    if dataset.accounts is not None:
+        _check_required("accounts", dataset.accounts)
+
+
 def _check_required(name: str, table: ir.Table) -> None:
     kinds = _kinds(table)
     for column, allowed in _REQUIRED[name].items():
@@ -64,10 +72,7 @@ def _check_required(name: str, table: ir.Table) -> None:
 
 
 def _check(model: ScoringModel, dataset: Dataset) -> None:
-    _check_required("leads", dataset.leads)
-    _check_required("events", dataset.events)
-    if dataset.accounts is not None:
-        _check_required("accounts", dataset.accounts)
+    check_tables(dataset)
     leads = _kinds(dataset.leads)
     if model.prediction is not None and model.prediction.field not in leads:
         raise EngineError(

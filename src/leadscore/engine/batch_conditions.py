@@ -71,6 +71,38 @@ def _not_nan(column: ir.Value) -> ir.BooleanValue | None:
     return None
 
 
+# PostgreSQL's regular expressions spell the word boundaries of Python and RE2 (the dialect of
+# model files) differently; `\b` would be a backspace there.
+_POSTGRES_ESCAPES = {"b": "y", "B": "Y"}
+
+
+def regex_for(backend: str, pattern: str) -> str:
+    """A model's regular expression (Python/RE2 syntax) as the given backend spells it."""
+    if backend != "postgres":
+        return pattern
+    out: list[str] = []
+    in_class = False  # inside [...], \b is a backspace in both dialects
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            escaped = next(chars, "")
+            out.append("\\" + (escaped if in_class else _POSTGRES_ESCAPES.get(escaped, escaped)))
+            continue
+        if ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        out.append(ch)
+    return "".join(out)
+
+
+def _backend_name(column: ir.Value) -> str:
+    try:
+        return str(column._find_backend(use_default=False).name)
+    except Exception:  # an unbound expression: no backend to adapt to
+        return ""
+
+
 def _leaf(leaf: Leaf, resolve: Resolve, lowered: Resolve | None) -> ir.BooleanValue:
     column = resolve(leaf.field)
     op, arg = leaf.op, leaf.value
@@ -84,7 +116,8 @@ def _leaf(leaf: Leaf, resolve: Resolve, lowered: Resolve | None) -> ir.BooleanVa
     elif op == "contains":
         test = _lower(column, leaf.field, lowered).contains(str(arg).lower())
     elif op == "regex":
-        test = column.cast("string").re_search(f"(?i){arg}")
+        pattern = regex_for(_backend_name(column), str(arg))
+        test = column.cast("string").re_search(f"(?i){pattern}")
     else:
         num: ir.NumericValue = column
         if op == "between":

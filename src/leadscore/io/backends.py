@@ -1,0 +1,94 @@
+"""Canonical tables where the data already lives: a database the batch engine runs in.
+
+`--backend URL` names it: `duckdb` (in memory, the default for files), `duckdb:///path.db`,
+`postgres://user@host:port/db` (or `postgresql://`). The database holds tables named `leads`
+and `events` and, optionally, `accounts` and `outcomes`, with the canonical columns
+(docs/data.md); the engine's expression runs there and nothing is copied out but the results.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import threading
+from typing import Any
+
+import ibis
+
+from leadscore.engine.batch import check_tables
+from leadscore.errors import DataError, EngineError
+from leadscore.schema import Dataset
+
+REQUIRED = ("leads", "events")
+OPTIONAL = ("accounts", "outcomes")
+
+
+def describe(url: str) -> str:
+    """The URL without its password, to name the backend in messages."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
+
+
+# One connection per backend for the life of the process (tables read from it stay usable),
+# closed when the process ends.
+_open: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def connect(url: str) -> Any:
+    """An Ibis connection to the backend `url` names; a clear error when it cannot be reached."""
+    with _lock:
+        found = _open.get(url)
+        if found is None:
+            found = _open[url] = _connect(url)
+    return found
+
+
+@atexit.register
+def close_all() -> None:
+    """Close every connection `connect` opened."""
+    with _lock:
+        for con in _open.values():
+            con.disconnect()
+        _open.clear()
+
+
+def _connect(url: str) -> Any:
+    scheme = url.split(":", 1)[0].lower()
+    try:
+        if url == "duckdb":
+            return ibis.duckdb.connect()
+        if scheme == "duckdb":
+            return ibis.connect(url)
+        if scheme in ("postgres", "postgresql"):
+            return ibis.connect("postgres" + url[len(scheme) :])
+    except Exception as exc:  # drivers raise their own types; the message is what matters
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"backend {describe(url)}: cannot connect: {first}") from None
+    raise DataError(
+        f"backend {describe(url)}: unknown kind {scheme!r}; expected duckdb, "
+        "duckdb:///path.db or postgres://user@host:port/database"
+    )
+
+
+def dataset_from(url: str) -> Dataset:
+    """The canonical tables in the backend's database, as a Dataset (nothing is copied)."""
+    con = connect(url)
+    present = set(con.list_tables())
+    missing = [name for name in REQUIRED if name not in present]
+    if missing:
+        raise DataError(
+            f"backend {describe(url)}: no table {', '.join(repr(m) for m in missing)}; "
+            f"it has: {', '.join(sorted(present)) or 'no tables'}"
+        )
+    tables = {name: con.table(name) for name in (*REQUIRED, *OPTIONAL) if name in present}
+    data = Dataset(
+        leads=tables["leads"],
+        events=tables["events"],
+        accounts=tables.get("accounts"),
+        outcomes=tables.get("outcomes"),
+    )
+    try:
+        check_tables(data)
+    except EngineError as exc:
+        raise DataError(f"backend {describe(url)}: {exc}") from None
+    return data
