@@ -16,7 +16,6 @@ from leadscore.engine.reference import score_many
 from leadscore.engine.result import LeadScore
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError, EngineError, LeadscoreError
-from leadscore.learn.hybrid import enrich, predictor_for
 from leadscore.model.scoring import ScoringModel
 from leadscore.schema import Dataset
 
@@ -60,19 +59,20 @@ def check(model: ScoringModel, data: Dataset | None = None) -> list[str]:
     """
     out: list[str] = []
     if model.prediction is not None:
+        # imported here: scikit-learn loads only for models that need it
+        from leadscore.learn.hybrid import predictor_for
+
         try:
             predictor = predictor_for(model)
         except LeadscoreError as exc:
             out.append(f"prediction: {exc}")
         else:
-            have = set(data.leads.columns) if data is not None else None
-            if have is not None and model.prediction.field in have:
-                have = None  # the leads bring their own probability: nothing is predicted
-            missing = (
-                [f for f in predictor.lead_fields if have is not None and f not in have]
-                if predictor
-                else []
-            )
+            have = set(data.leads.columns) if data is not None else set()
+            # leads that bring their own probability need nothing the predictor reads
+            given = model.prediction.field in have
+            missing = []
+            if predictor is not None and data is not None and not given:
+                missing = [f for f in predictor.lead_fields if f not in have]
             if missing:
                 out.append(
                     f"prediction: the leads have no {', '.join(repr(m) for m in missing)}, "
@@ -86,7 +86,11 @@ def check(model: ScoringModel, data: Dataset | None = None) -> list[str]:
 def score(model: ScoringModel, data: Dataset, as_of: datetime) -> Scores:
     """Score every lead of `data` as of `as_of` with the batch engine."""
     as_of = utc_naive(as_of)
-    data, notes = enrich(data, model, as_of)
+    notes: list[str] = []
+    if model.prediction is not None:
+        from leadscore.learn.hybrid import enrich
+
+        data, notes = enrich(data, model, as_of)
     result = compile_batch(model, data, as_of)
     return Scores(
         model=model, as_of=as_of, table=result.scores, ledger=result.ledger, notes=tuple(notes)
@@ -121,6 +125,8 @@ def explain(model: ScoringModel, data: Dataset, lead_id: str, as_of: datetime) -
             accounts = _rows(data.accounts.filter(data.accounts.account_id == account_id))
     ids = [r["lead_id"] for r in leads]
     if model.prediction is not None:
+        from leadscore.learn.hybrid import enrich
+
         enriched, _ = enrich(data, model, as_of, lead_ids=ids)
         leads = _rows(enriched.leads.filter(enriched.leads.lead_id.isin(ids)))
     events = _rows(data.events.filter(data.events.lead_id.isin(ids)))
