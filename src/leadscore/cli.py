@@ -68,8 +68,9 @@ BackendOpt = Annotated[
     str | None,
     typer.Option(
         "--backend",
-        help="Run where the data is: duckdb (files, default), duckdb:///file.db or "
-        "postgres://user@host/db, whose leads/events/accounts/outcomes tables are read.",
+        help="Run where the data is: duckdb (files, default), duckdb:///file.db, "
+        "postgres://user@host/db, or Spark (local[N], spark://host:port; --data may name a "
+        "folder of Parquet files); the leads/events/accounts/outcomes tables are read.",
     ),
 ]
 ExcludeOpt = Annotated[
@@ -176,12 +177,15 @@ def _data_or_backend(paths: list[Path], mapping: str | None, backend: str | None
     """Files read into DuckDB, or the tables of the database --backend names."""
     if backend is None or backend == "duckdb":
         return _load_data(paths, mapping)
-    if paths or mapping:
-        raise _fail("give --data (files) or --backend (a database with the tables), not both")
-    from leadscore.io.backends import dataset_from
+    from leadscore.io.backends import dataset_from, is_spark
 
+    if mapping or (paths and not (is_spark(backend) and len(paths) == 1)):
+        raise _fail(
+            "give --data (files) or --backend (a database with the tables), not both; "
+            "with Spark, --data may name one folder of Parquet files"
+        )
     try:
-        return dataset_from(backend)
+        return dataset_from(backend, paths[0] if paths else None)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
 

@@ -1,16 +1,21 @@
 """Canonical tables where the data already lives: a database the batch engine runs in.
 
 `--backend URL` names it: `duckdb` (in memory, the default for files), `duckdb:///path.db`,
-`postgres://user@host:port/db` (or `postgresql://`). The database holds tables named `leads`
-and `events` and, optionally, `accounts` and `outcomes`, with the canonical columns
-(docs/data.md); the engine's expression runs there and nothing is copied out but the results.
+`postgres://user@host:port/db` (or `postgresql://`), and Apache Spark: `local[N]` or
+`spark://host:port` (needs `pip install leadscore[spark]`). The database (for Spark: its
+catalog, or a folder of Parquet files) holds tables named `leads` and `events` and, optionally,
+`accounts` and `outcomes`, with the canonical columns (docs/data.md); the engine's expression
+runs there and nothing is copied out but the results.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import re
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -61,18 +66,60 @@ def _connect(url: str) -> Any:
             return ibis.connect(url)
         if scheme in ("postgres", "postgresql"):
             return ibis.connect("postgres" + url[len(scheme) :])
+        if is_spark(url):
+            return _spark(url)
+    except DataError:
+        raise
     except Exception as exc:  # drivers raise their own types; the message is what matters
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"backend {describe(url)}: cannot connect: {first}") from None
     raise DataError(
         f"backend {describe(url)}: unknown kind {scheme!r}; expected duckdb, "
-        "duckdb:///path.db or postgres://user@host:port/database"
+        "duckdb:///path.db, postgres://user@host:port/database, local[N] or spark://host:port"
     )
 
 
-def dataset_from(url: str) -> Dataset:
-    """The canonical tables in the backend's database, as a Dataset (nothing is copied)."""
+def is_spark(url: str) -> bool:
+    """Whether `url` names a Spark master."""
+    return url.startswith(("local[", "spark://")) or url == "local"
+
+
+def _spark(master: str) -> Any:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise DataError(
+            f"backend {master}: Spark needs PySpark: pip install 'leadscore[spark]'"
+        ) from None
+    local = master.startswith("local")
+    if local:
+        # local Spark binds to the machine's address unless told otherwise
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("leadscore")
+        .config("spark.sql.session.timeZone", "UTC")  # timestamps are naive UTC
+        .config("spark.ui.enabled", "false")
+    )
+    if local:
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.sql.shuffle.partitions", "4")
+            # not a spark-warehouse folder in whatever directory the command runs in
+            .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "leadscore-spark"))
+        )
+    return ibis.pyspark.connect(builder.getOrCreate())
+
+
+def dataset_from(url: str, folder: Path | None = None) -> Dataset:
+    """The canonical tables in the backend's database, as a Dataset (nothing is copied).
+
+    With `folder` (Spark), the tables are its `leads.parquet`, `events.parquet`, ... files.
+    """
     con = connect(url)
+    if folder is not None:
+        _read_parquet(con, url, Path(folder))
     present = set(con.list_tables())
     missing = [name for name in REQUIRED if name not in present]
     if missing:
@@ -88,7 +135,20 @@ def dataset_from(url: str) -> Dataset:
         outcomes=tables.get("outcomes"),
     )
     try:
-        check_tables(data)
+        check_tables(data)  # tables in a database are not validated on the way in
     except EngineError as exc:
         raise DataError(f"backend {describe(url)}: {exc}") from None
     return data
+
+
+def _read_parquet(con: Any, url: str, folder: Path) -> None:
+    if not is_spark(url):
+        raise DataError(
+            f"backend {describe(url)}: reads its own tables; --data with a backend is for Spark"
+        )
+    for name in (*REQUIRED, *OPTIONAL):
+        path = folder / f"{name}.parquet"
+        if path.exists():
+            con.read_parquet(str(path), table_name=name)
+        elif name in REQUIRED:
+            raise DataError(f"backend {url}: {path} is missing; Spark reads Parquet files")
