@@ -266,16 +266,12 @@ def _candidates(
 
 
 def _lead_matrix(columns: Sequence[Column], table: pa.Table, notes: list[str]) -> list[np.ndarray]:
-    """The lead-field columns of the matrix from an Arrow table of leads, checked."""
+    """The lead-field columns of the matrix from an Arrow table of leads, types checked."""
     out: list[np.ndarray] = []
     for c in columns:
         if c.kind not in ("category", "flag", "number"):
             continue
-        if c.field not in table.column_names:
-            raise DataError(
-                f"lead field {c.field!r} is missing: the predictive model was trained with it"
-            )
-        column = table[c.field]
+        column = table[c.field]  # predict() has named any missing field already
         if c.kind == "category":
             if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
                 raise DataError(
