@@ -247,8 +247,9 @@ def check(
 def score(
     model: ModelArg,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write scores: .csv, .parquet or .jsonl.")
-    ],
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write scores: .csv, .parquet or .jsonl."),
+    ] = None,
     data: DataOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     as_of: AsOfOpt = None,
     ledger: Annotated[
@@ -256,10 +257,35 @@ def score(
     ] = None,
     mapping: MappingOpt = None,
     backend: BackendOpt = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            help="Write the scores back into the --backend database as this table "
+            "(schema.table allowed), replacing it.",
+        ),
+    ] = None,
+    ledger_table: Annotated[
+        str | None,
+        typer.Option("--ledger-table", help="Also write the ledger back as this table."),
+    ] = None,
 ) -> None:
     """Score every lead as of an instant and write the scores (and optionally the ledger)."""
-    from leadscore.io import write_table
+    if out is None and table is None:
+        raise _fail("say where the scores go: --out FILE, or --table NAME with --backend")
+    if (table or ledger_table) and backend in (None, "duckdb"):
+        raise _fail(
+            "--table and --ledger-table write into the --backend database "
+            "(duckdb:///file.db, postgres://..., Spark); with files, use --out and --ledger"
+        )
+    from leadscore.io.backends import check_table_name
 
+    try:
+        for name in (table, ledger_table):
+            if name is not None:
+                check_table_name(name)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
     scoring = _load(model)
     when = parse_as_of(as_of)
     with _progress() as progress:
@@ -270,18 +296,34 @@ def score(
             result = api.score(scoring, dataset, when)
             for note in result.notes:
                 err.print(f"[yellow]note:[/] {note}", highlight=False)
-            write_table(result.table, out)
-            if ledger is not None:
+            where = _write_scores(result.table, out, table)
+            if ledger is not None or ledger_table is not None:
                 progress.update(task, description="writing the ledger")
-                write_table(result.ledger, ledger)
+                _write_scores(result.ledger, ledger, ledger_table)
+            # one score per lead: counting the leads does not run the scoring again
+            count = dataset.leads.count().to_pyarrow().as_py()
         except LeadscoreError as exc:
             raise _fail(str(exc)) from None
-    count = result.table.count().to_pyarrow().as_py()
     console.print(
         f"scored {count} leads with {scoring.name} {scoring.version} as of "
-        f"{when.isoformat()} -> {out}",
+        f"{when.isoformat()} -> {where}",
         highlight=False,
     )
+
+
+def _write_scores(rows: Any, path: Path | None, table: str | None) -> str:
+    """Write to the file and/or the backend's table; say where they went."""
+    from leadscore.io import write_table
+    from leadscore.io.backends import write_back
+
+    places = []
+    if path is not None:
+        write_table(rows, path)
+        places.append(str(path))
+    if table is not None:
+        write_back(rows, table)
+        places.append(f"table {table}")
+    return " and ".join(places)
 
 
 def _pts(value: float, sign: bool = False) -> str:

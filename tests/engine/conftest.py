@@ -121,10 +121,10 @@ class Engines:
         )
 
     def batch(
-        self, model: ScoringModel, dataset: Dataset, as_of: datetime
+        self, model: ScoringModel, dataset: Dataset, as_of: datetime, pooled: bool | None = None
     ) -> tuple[list[Row], list[Row]]:
         """Scores and ledger rows of the batch engine."""
-        result: BatchResult = compile_batch(model, dataset, as_of)
+        result: BatchResult = compile_batch(model, dataset, as_of, pooled=pooled)
         scores = self.con.to_pyarrow(result.scores).to_pylist()
         ledger = self.con.to_pyarrow(result.ledger).to_pylist()
         return scores, ledger
@@ -136,10 +136,11 @@ class Engines:
         events: Sequence[Row],
         as_of: datetime,
         accounts: Sequence[Row] | None = None,
+        pooled: bool | None = None,
     ) -> tuple[list[Row], list[Row], list[Row], list[Row]]:
         """(batch scores, reference scores, batch ledger, reference ledger) for the same rows."""
         dataset = self.dataset(leads, events, accounts)
-        batch_scores, batch_ledger = self.batch(model, dataset, as_of)
+        batch_scores, batch_ledger = self.batch(model, dataset, as_of, pooled)
         results = score_many(
             model,
             complete(leads, schema_of(LEADS, LEAD_EXTRA)),
@@ -158,10 +159,11 @@ class Engines:
         events: Sequence[Row],
         as_of: datetime,
         accounts: Sequence[Row] | None = None,
+        pooled: bool | None = None,
     ) -> tuple[dict[str, Row], list[Row]]:
         """Assert both engines agree; return the scores by lead id and the ledger."""
         batch_scores, ref_scores, batch_ledger, ref_ledger = self.both(
-            model, leads, events, as_of, accounts
+            model, leads, events, as_of, accounts, pooled
         )
         assert_same_scores(batch_scores, ref_scores)
         assert_same_ledger(batch_ledger, ref_ledger)

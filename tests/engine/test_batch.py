@@ -101,6 +101,30 @@ def test_ties_in_time_are_broken_by_event_id(engines: Any) -> None:
     assert [r["event_id"] for r in lines(ledger, "event")] == ["e3"]
 
 
+@pytest.mark.parametrize("pooled", [False, True], ids=["shared", "pooled"])
+def test_each_capped_rule_keeps_its_own_order_in_either_plan(engines: Any, pooled: bool) -> None:
+    m = model(
+        """
+behaviour:
+  decay: {type: half_life, days: 10}
+  rules:
+    - {name: first, event: view, points: 8, max_count: 1, keep: earliest}
+    - {name: last, event: [view, click], points: 4, max_count: 2}
+    - {name: clicks, event: click, points: 3, max_points: 5}
+    - {name: once, event: click, points: 1, once_per: url}
+"""
+    )
+    events = [ev("v1", "L1", "view", 1), ev("v2", "L1", "view", 20), ev("v3", "L1", "view", 2)]
+    events += [ev("c1", "L1", "click", 0.5, url="/a"), ev("c2", "L1", "click", 30, url="/a")]
+    events += [ev("w1", "L2", "view", 10), ev("w2", "L2", "view", 10)]
+    scores, _ = engines.check(m, [lead("L1"), lead("L2")], events, AS_OF, pooled=pooled)
+    # first: the view of 20 days ago, 8 * 0.5^2; last: the click of 0.5 and the view of 1 day
+    # ago; clicks: 3 * (0.5^0.05 + 0.5^3) under its cap of 5; once: the latest click on /a
+    expected = 2.0 + (3.86 + 3.73) + (2.9 + 0.38) + 0.97
+    assert scores["L1"]["behaviour"] == pytest.approx(expected, abs=0.015)
+    assert scores["L2"]["behaviour"] == 4.0 + 2 * 2.0
+
+
 def test_once_per_value_nulls_count_as_one_value(engines: Any) -> None:
     m = model("behaviour: {rules: [{name: d, event: download, points: 5, once_per: asset}]}")
     events = [

@@ -44,3 +44,19 @@ def test_batch_equals_reference(
 ) -> None:
     as_of, leads, events, accounts = d
     engines.check(m, leads, events, as_of, accounts)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(m=model(), d=data())
+def test_pooled_batch_equals_reference(
+    engines: Any,
+    m: ScoringModel,
+    d: tuple[datetime, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """The plan Spark gets (count-capped rules ranked in one pass) scores exactly the same."""
+    as_of, leads, events, accounts = d
+    engines.check(m, leads, events, as_of, accounts, pooled=True)

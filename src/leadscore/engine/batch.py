@@ -14,7 +14,7 @@ import ibis
 import ibis.expr.types as ir
 
 from leadscore.engine import batch_leads as bl
-from leadscore.engine.batch_conditions import f64, kind_of_value
+from leadscore.engine.batch_conditions import backend_name, f64, kind_of_value
 from leadscore.engine.batch_events import DETAIL_COLUMNS, LEAD, EventPlan, prepare_events
 from leadscore.engine.batch_ledger import ledger_expr
 from leadscore.engine.binding import Columns, Kind, bind
@@ -103,7 +103,7 @@ def _event_columns(model: ScoringModel, events: ir.Table, detail: bool) -> list[
 
 
 def _plan(
-    model: ScoringModel, dataset: Dataset, as_of: datetime, *, detail: bool
+    model: ScoringModel, dataset: Dataset, as_of: datetime, *, detail: bool, pooled: bool | None
 ) -> tuple[EventPlan, ir.Table]:
     leads = dataset.leads
     lead_ids = leads.select(**{LEAD: leads.lead_id.cast("string")})
@@ -112,7 +112,10 @@ def _plan(
     # events of unknown leads, so the dedupe window and the join to the leads are skipped.
     validated = dataset.validated
     events = prepare_events(model, dataset.events, lead_ids, as_of, columns, validated=validated)
-    plan = EventPlan(model, events, as_of, narrow=not detail, validated=validated)
+    # Spark runs a shared CTE again for each use: rank the count-capped rules in one pass.
+    if pooled is None:
+        pooled = backend_name(dataset.events) == "pyspark"
+    plan = EventPlan(model, events, as_of, narrow=not detail, validated=validated, pooled=pooled)
     table = bl.lead_table(model, leads, dataset.accounts, plan.per_lead(), as_of)
     return plan, table
 
@@ -192,12 +195,18 @@ def scores_expr(model: ScoringModel, t: ir.Table, as_of: datetime) -> ir.Table:
     return t.select(**out, **trailing)
 
 
-def compile_batch(model: ScoringModel, dataset: Dataset, as_of: datetime) -> BatchResult:
-    """Compile a model into lazy score and ledger expressions over the dataset's tables."""
+def compile_batch(
+    model: ScoringModel, dataset: Dataset, as_of: datetime, *, pooled: bool | None = None
+) -> BatchResult:
+    """Compile a model into lazy score and ledger expressions over the dataset's tables.
+
+    `pooled` chooses the plan for engines without shared CTEs (`EventPlan.pooled`); by default
+    it is used on Spark only. Both plans give the same scores.
+    """
     as_of = utc_naive(as_of)
     _check(model, dataset)
-    _, table = _plan(model, dataset, as_of, detail=False)
+    _, table = _plan(model, dataset, as_of, detail=False, pooled=pooled)
     scores = scores_expr(model, table, as_of)
-    plan, table = _plan(model, dataset, as_of, detail=True)
+    plan, table = _plan(model, dataset, as_of, detail=True, pooled=pooled)
     ledger = ledger_expr(model, plan, table)
     return BatchResult(scores=scores, ledger=ledger)

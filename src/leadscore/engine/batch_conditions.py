@@ -96,9 +96,10 @@ def regex_for(backend: str, pattern: str) -> str:
     return "".join(out)
 
 
-def _backend_name(column: ir.Value) -> str:
+def backend_name(expr: ir.Expr) -> str:
+    """The name of the Ibis backend an expression is bound to ("" when unbound)."""
     try:
-        return str(column._find_backend(use_default=False).name)
+        return str(expr._find_backend(use_default=False).name)
     except Exception:  # an unbound expression: no backend to adapt to
         return ""
 
@@ -116,7 +117,7 @@ def _leaf(leaf: Leaf, resolve: Resolve, lowered: Resolve | None) -> ir.BooleanVa
     elif op == "contains":
         test = _lower(column, leaf.field, lowered).contains(str(arg).lower())
     elif op == "regex":
-        pattern = regex_for(_backend_name(column), str(arg))
+        pattern = regex_for(backend_name(column), str(arg))
         test = column.cast("string").re_search(f"(?i){pattern}")
     else:
         num: ir.NumericValue = column

@@ -5,6 +5,10 @@ CASE per event type) straight into a per-lead aggregate. Each rule with a cap (o
 max_per, max_count or max_points) is a "branch": its matching events are filtered from the CTE
 by a precomputed flag, count caps are window functions over that subset only, and the kept
 events of all branches are summed per (lead, rule) in one UNION ALL, where max_points clamps.
+
+Engines that run a shared CTE again for every use (Spark) get `pooled` plans instead: the
+capped rules with only a count cap or max_points are matched in one pass, each event
+exploded into one row per such rule it matches, and ranked in one window over (lead, rule).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ SLOT = "__slot"
 SUM = "__sum"
 LAST = "__last"
 ENGAGED = "__eng"
+SLOTS = "__slots"
 
 
 _ZERO = f64(0.0)
@@ -151,6 +156,7 @@ class EventPlan:
     as_of: datetime
     narrow: bool = True  # keep only the columns scores need (the ledger needs them all)
     validated: bool = False  # event ids unique already (`Dataset.validated`): no dedupe
+    pooled: bool = False  # rank count-capped rules in one pass (the engine has no shared CTEs)
 
     # -- the shared events ---------------------------------------------------------------
 
@@ -193,11 +199,17 @@ class EventPlan:
         # Which branch rules an event matches, as bits: one narrow column to share, not one
         # boolean column per rule.
         values: dict[str, ir.Value] = {}
-        for n, i in enumerate(self.branch_rules):
+        for n, i in enumerate(self.masked_rules):
             on = ibis.literal(1 << (n % _MASK_BITS), type="int64")
             bit = ibis.ifelse(self.match(t, self.rule(i)), on, ibis.literal(0, type="int64"))
             name = mask_col(n // _MASK_BITS)
             values[name] = bit if name not in values else values[name] + bit
+        if self.pooled_rules:
+            slots = [
+                ibis.ifelse(self.match(t, self.rule(i)), ibis.literal(i, "int64"), None)
+                for i in self.pooled_rules
+            ]
+            values[SLOTS] = ibis.array(slots).filter(lambda slot: slot.notnull())
         values |= {
             in_interest_col(k): _where(t, it.where) for k, it in enumerate(self.model.interests)
         }
@@ -252,6 +264,19 @@ class EventPlan:
         return [i for i, r in enumerate(self.model.behaviour.rules) if is_branch(r)]
 
     @cached_property
+    def pooled_rules(self) -> list[int]:
+        """Branch rules ranked together in one pass (`pooled` scores): no once_per or max_per."""
+        if not (self.pooled and self.narrow):
+            return []
+        rules = [(i, self.rule(i)) for i in self.branch_rules]
+        return [i for i, r in rules if r.once_per is None and r.max_per is None]
+
+    @cached_property
+    def masked_rules(self) -> list[int]:
+        """Branch rules whose matches the shared events carry as bits of a mask column."""
+        return [i for i in self.branch_rules if i not in self.pooled_rules]
+
+    @cached_property
     def velocity_steps(self) -> list[int]:
         """Indices of the behaviour rules some velocity signal uses as a step."""
         index = {r.name: i for i, r in enumerate(self.model.behaviour.rules)}
@@ -287,8 +312,8 @@ class EventPlan:
         """A rule's matched events with CENTS, FACTOR and KEPT (whether caps let it count)."""
         rule = self.rule(index)
         ev = self.events
-        if index in self.branch_rules:
-            n = self.branch_rules.index(index)
+        if index in self.masked_rules:
+            n = self.masked_rules.index(index)
             bit = ibis.literal(1 << (n % _MASK_BITS), type="int64")
             t = ev.filter((ev[mask_col(n // _MASK_BITS)] & bit) != 0)
         else:
@@ -360,21 +385,57 @@ class EventPlan:
         aggs[ENGAGED] = t[_event(ENGAGED)].any()
         return t.group_by(t.lead_id.name(LEAD)).aggregate(**aggs)
 
+    def _pooled(self) -> ir.Table:
+        """Kept cents of the pooled rules, one row per (event, rule): lead_id, SLOT, CENTS."""
+        ev = self.events
+        interests = [in_interest_col(k) for k in range(len(self.model.interests))]
+        t = ev.select("event_id", "lead_id", "ts", *interests, **{SLOT: ev[SLOTS].unnest()})
+        slot = t[SLOT]
+        rules = {i: self.rule(i) for i in self.pooled_rules}
+        limits = [
+            (slot == i, ibis.literal(r.count_limit, "int64"))
+            for i, r in rules.items()
+            if r.count_limit is not None
+        ]
+        if limits:
+            latest = [i for i, r in rules.items() if r.order == "latest"]
+            desc = slot.isin(latest) if latest else ibis.literal(False)
+            age = self.age(t)
+            # Each rule's own order in one window: oldest first (ts, event_id) for "earliest",
+            # newest first (ts desc, event_id desc) for "latest"; within one (lead, rule)
+            # partition `desc` is constant, so the other rule's keys are all null there.
+            never = ibis.null("string")
+            order = [
+                ibis.ifelse(desc, age, -age),
+                ibis.ifelse(desc, never, t.event_id),
+                ibis.desc(ibis.ifelse(desc, t.event_id, never)),
+            ]
+            rank = ibis.row_number().over(group_by=[t.lead_id, slot], order_by=order)
+            limit = ibis.cases(*limits, else_=ibis.null("int64"))
+            t = t.mutate(**{KEPT: limit.isnull() | (rank < limit)})
+            t = t.filter(t[KEPT])
+            slot = t[SLOT]
+        cents = ibis.cases(*((slot == i, self.cents(t, r)) for i, r in rules.items()))
+        return t.mutate(**{CENTS: cents})
+
     @cached_property
     def rule_sums(self) -> ir.Table:
         """Per (lead_id, SLOT = rule index): SUM, the cents of the events the rule keeps (before
         max_points), and the interests' cents among them."""
-        rows = []
-        for i in self.branch_rules:
+        kept = []
+        for i in self.masked_rules:
             t = self.stream(i)
-            t = t.filter(t[KEPT])
+            kept.append(t.filter(t[KEPT]).mutate(**{SLOT: ibis.literal(i, type="int64")}))
+        if self.pooled_rules:
+            kept.append(self._pooled())
+        rows = []
+        for t in kept:
             cents = t[CENTS].cast("float64")
             interests = {
                 interest_col(k): ibis.ifelse(t[in_interest_col(k)], cents, _ZERO)
                 for k in range(len(self.model.interests))
             }
-            slot = ibis.literal(i, type="int64")
-            rows.append(t.select("lead_id", **{SLOT: slot, SUM: cents}, **interests))
+            rows.append(t.select("lead_id", SLOT, **{SUM: cents}, **interests))
         union = rows[0] if len(rows) == 1 else ibis.union(*rows, distinct=False)
         sums = [SUM, *(interest_col(k) for k in range(len(self.model.interests)))]
         return union.group_by("lead_id", SLOT).aggregate(

@@ -22,6 +22,7 @@ import ibis
 
 from leadscore.engine.batch import check_tables
 from leadscore.errors import DataError, EngineError
+from leadscore.io.readers import ibis_table
 from leadscore.schema import Dataset
 
 REQUIRED = ("leads", "events")
@@ -100,6 +101,7 @@ def _spark(master: str) -> Any:
         .appName("leadscore")
         .config("spark.sql.session.timeZone", "UTC")  # timestamps are naive UTC
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # our own progress goes to stderr
     )
     if local:
         builder = (
@@ -120,14 +122,15 @@ def dataset_from(url: str, folder: Path | None = None) -> Dataset:
     con = connect(url)
     if folder is not None:
         _read_parquet(con, url, Path(folder))
-    present = set(con.list_tables())
+    present = _table_names(con)
     missing = [name for name in REQUIRED if name not in present]
     if missing:
         raise DataError(
             f"backend {describe(url)}: no table {', '.join(repr(m) for m in missing)}; "
             f"it has: {', '.join(sorted(present)) or 'no tables'}"
         )
-    tables = {name: con.table(name) for name in (*REQUIRED, *OPTIONAL) if name in present}
+    read = (lambda name: ibis_table(con, name)) if con.name == "duckdb" else con.table
+    tables = {name: read(name) for name in (*REQUIRED, *OPTIONAL) if name in present}
     data = Dataset(
         leads=tables["leads"],
         events=tables["events"],
@@ -141,6 +144,16 @@ def dataset_from(url: str, folder: Path | None = None) -> Dataset:
     return data
 
 
+def _table_names(con: Any) -> set[str]:
+    if con.name == "duckdb":
+        # Ibis 12's list_tables calls a method DuckDB 2.0 no longer has
+        rows = con.raw_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+    return set(con.list_tables())
+
+
 def _read_parquet(con: Any, url: str, folder: Path) -> None:
     if not is_spark(url):
         raise DataError(
@@ -152,3 +165,54 @@ def _read_parquet(con: Any, url: str, folder: Path) -> None:
             con.read_parquet(str(path), table_name=name)
         elif name in REQUIRED:
             raise DataError(f"backend {url}: {path} is missing; Spark reads Parquet files")
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def check_table_name(name: str) -> None:
+    """Refuse a name that is not `table` or `schema.table` of letters, digits and underscores."""
+    if not _NAME.fullmatch(name):
+        raise DataError(
+            f"table name {name!r}: expected letters, digits and underscores, "
+            "optionally after a schema (analytics.lead_scores)"
+        )
+
+
+def write_back(table: Any, name: str) -> None:
+    """Write `table` into the database it is computed in as table `name` (`schema.table` for
+    another schema or database), replacing any table of that name in one step."""
+    check_table_name(name)
+    con = table.get_backend()
+    database, _, bare = name.rpartition(".")
+    try:
+        if con.name == "duckdb":
+            # Ibis 12's create_table(overwrite=True) emits SQL DuckDB 2.0 rejects; CTAS does the
+            # same in one statement. In-memory tables the expression reads are registered first.
+            con._run_pre_execute_hooks(table)
+            target = ".".join(f'"{part}"' for part in name.split("."))
+            con.raw_sql(f"CREATE OR REPLACE TABLE {target} AS {con.compile(table)}")
+        elif con.name == "pyspark":
+            # the cluster's default table format (Delta on Databricks, Parquet elsewhere)
+            fmt = con._session.conf.get("spark.sql.sources.default", "parquet")
+            con.create_table(bare, table, database=database or None, overwrite=True, format=fmt)
+        elif con.name == "postgres":
+            _replace_in_postgres(con, table, database, bare)
+        else:
+            con.create_table(bare, table, database=database or None, overwrite=True)
+    except Exception as exc:  # drivers raise their own types; the message is what matters
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"backend {con.name}: cannot write table {name!r}: {first}") from None
+
+
+def _replace_in_postgres(con: Any, table: Any, schema: str, name: str) -> None:
+    # Ibis 12 names a schema as a catalog when it replaces a table; this is its plan (build
+    # beside, then swap in one transaction, so readers never see a half-written table) in SQL.
+    con._run_pre_execute_hooks(table)
+    where = f'"{schema}".' if schema else ""
+    temp = f"{name}__leadscore_new"
+    with con.con.cursor() as cursor, con.con.transaction():
+        cursor.execute(f'DROP TABLE IF EXISTS {where}"{temp}"')
+        cursor.execute(f'CREATE TABLE {where}"{temp}" AS {con.compile(table)}')
+        cursor.execute(f'DROP TABLE IF EXISTS {where}"{name}"')
+        cursor.execute(f'ALTER TABLE {where}"{temp}" RENAME TO "{name}"')

@@ -853,6 +853,11 @@ def write_table(table: ibis.Table, path: Path) -> None:
 
 def _write_jsonl(table: ibis.Table, path: Path) -> None:
     backend = table.get_backend()
+    if getattr(backend, "name", None) != "duckdb":
+        raise DataError(
+            f"{path.name}: JSON lines are written from DuckDB; with --backend "
+            f"{backend.name}, write .parquet or .csv (or --table)"
+        )
     duckdb_connection(backend)
     # In-memory tables the expression uses must be registered before the SQL can read them;
     # Ibis does this before its own exports, through this hook.
