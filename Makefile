@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean postgres browser
+.PHONY: install demo test lint format bench clean postgres browser java
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: lint postgres browser
+test: lint postgres browser java
 	$(BIN)/pytest -q
 
 # The store tests start a throwaway PostgreSQL server of their own (tests/conftest.py) and
@@ -58,11 +58,21 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 
-bench: install postgres
+# The Spark tests run PySpark in local mode, which needs a Java runtime (17 or 21).
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+	  set -e; \
+	  echo "Installing a Java runtime (apt-get) for the Spark tests"; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; \
+	fi
+
+bench: install postgres java
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/evaluate.py
 	$(BIN)/python benchmarks/learn.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,11 +1,13 @@
 """Canonical tables where the data already lives: a database the batch engine runs in.
 
 `--backend URL` names it: `duckdb` (in memory, the default for files), `duckdb:///path.db`,
-`postgres://user@host:port/db` (or `postgresql://`), and Apache Spark: `local[N]` or
-`spark://host:port` (needs `pip install leadscore[spark]`). The database (for Spark: its
-catalog, or a folder of Parquet files) holds tables named `leads` and `events` and, optionally,
-`accounts` and `outcomes`, with the canonical columns (docs/data.md); the engine's expression
-runs there and nothing is copied out but the results.
+`postgres://user@host:port/db` (or `postgresql://`), and Apache Spark: `local[N]`,
+`spark://host:port`, or `spark` for the session the process runs in (spark-submit, a
+Databricks or EMR job); Spark URLs take `?database=NAME` (the catalog database with the tables)
+and `?catalog=hive` (a Hive metastore; needs `pip install leadscore[spark]`). The database (for
+Spark: its catalog, or a folder of Parquet files or Delta tables) holds tables named `leads` and
+`events` and, optionally, `accounts` and `outcomes`, with the canonical columns (docs/data.md);
+the engine's expression runs there and nothing is copied out but the results.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import ibis
 
@@ -76,28 +79,53 @@ def _connect(url: str) -> Any:
         raise DataError(f"backend {describe(url)}: cannot connect: {first}") from None
     raise DataError(
         f"backend {describe(url)}: unknown kind {scheme!r}; expected duckdb, "
-        "duckdb:///path.db, postgres://user@host:port/database, local[N] or spark://host:port"
+        "duckdb:///path.db, postgres://user@host:port/database, local[N], spark://host:port "
+        "or spark"
     )
 
 
 def is_spark(url: str) -> bool:
-    """Whether `url` names a Spark master."""
-    return url.startswith(("local[", "spark://")) or url == "local"
+    """Whether `url` names Spark: a master (local[N], spark://...) or `spark`."""
+    master = url.split("?", 1)[0]
+    return master.startswith(("local[", "spark://")) or master in ("local", "spark")
 
 
-def _spark(master: str) -> Any:
+_SPARK_OPTIONS = {"database", "catalog"}
+
+
+def spark_options(url: str) -> tuple[str, dict[str, str]]:
+    """The master of a Spark URL and its options (`?database=crm&catalog=hive`)."""
+    master, _, query = url.partition("?")
+    options = {key: values[-1] for key, values in parse_qs(query).items()}
+    unknown = set(options) - _SPARK_OPTIONS
+    if unknown:
+        raise DataError(
+            f"backend {url}: unknown option {', '.join(sorted(unknown))}; "
+            "expected database=NAME or catalog=hive"
+        )
+    if options.get("catalog", "hive") != "hive":
+        raise DataError(f"backend {url}: catalog={options['catalog']}; expected catalog=hive")
+    return master, options
+
+
+def _spark(url: str) -> Any:
+    master, options = spark_options(url)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise DataError(
-            f"backend {master}: Spark needs PySpark: pip install 'leadscore[spark]'"
+            f"backend {url}: Spark needs PySpark: pip install 'leadscore[spark]'"
         ) from None
+    builder = SparkSession.builder
+    if master == "spark":
+        # the session spark-submit or the platform set up: its master, its catalog, its config
+        return ibis.pyspark.connect(builder.getOrCreate())
     local = master.startswith("local")
     if local:
         # local Spark binds to the machine's address unless told otherwise
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName("leadscore")
         .config("spark.sql.session.timeZone", "UTC")  # timestamps are naive UTC
         .config("spark.ui.enabled", "false")
@@ -109,9 +137,22 @@ def _spark(master: str) -> Any:
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.sql.shuffle.partitions", "4")
             # not a spark-warehouse folder in whatever directory the command runs in
-            .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "leadscore-spark"))
+            .config("spark.sql.warehouse.dir", str(_LOCAL / "warehouse"))
         )
-    return ibis.pyspark.connect(builder.getOrCreate())
+    if options.get("catalog") == "hive":
+        builder = builder.enableHiveSupport()
+        if local:  # the embedded metastore beside the warehouse, not in the current directory
+            metastore = f"jdbc:derby:;databaseName={_LOCAL / 'metastore_db'};create=true"
+            builder = builder.config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
+    session = builder.getOrCreate()
+    if local and options.get("catalog") == "hive":
+        # Derby writes derby.log into its home, the current directory unless told; the
+        # metastore starts on first use, after this
+        session._jvm.java.lang.System.setProperty("derby.system.home", str(_LOCAL))
+    return ibis.pyspark.connect(session)
+
+
+_LOCAL = Path(tempfile.gettempdir()) / "leadscore-spark"  # local Spark's warehouse and metastore
 
 
 def dataset_from(url: str, folder: Path | None = None) -> Dataset:
@@ -120,16 +161,27 @@ def dataset_from(url: str, folder: Path | None = None) -> Dataset:
     With `folder` (Spark), the tables are its `leads.parquet`, `events.parquet`, ... files.
     """
     con = connect(url)
+    database = spark_options(url)[1].get("database") if is_spark(url) else None
     if folder is not None:
-        _read_parquet(con, url, Path(folder))
-    present = _table_names(con)
+        _read_folder(con, url, Path(folder))
+        database = None  # the files are read as the session's temporary views
+    try:
+        present = _table_names(con, database)
+    except Exception as exc:  # an unknown database, a metastore that cannot be reached
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"backend {describe(url)}: cannot list tables: {first}") from None
     missing = [name for name in REQUIRED if name not in present]
     if missing:
         raise DataError(
             f"backend {describe(url)}: no table {', '.join(repr(m) for m in missing)}; "
             f"it has: {', '.join(sorted(present)) or 'no tables'}"
         )
-    read = (lambda name: ibis_table(con, name)) if con.name == "duckdb" else con.table
+
+    def read(name: str) -> Any:
+        if con.name == "duckdb":
+            return ibis_table(con, name)
+        return con.table(name, database=database) if database else con.table(name)
+
     tables = {name: read(name) for name in (*REQUIRED, *OPTIONAL) if name in present}
     data = Dataset(
         leads=tables["leads"],
@@ -144,7 +196,9 @@ def dataset_from(url: str, folder: Path | None = None) -> Dataset:
     return data
 
 
-def _table_names(con: Any) -> set[str]:
+def _table_names(con: Any, database: str | None) -> set[str]:
+    if database:
+        return set(con.list_tables(database=database))
     if con.name == "duckdb":
         # Ibis 12's list_tables calls a method DuckDB 2.0 no longer has
         rows = con.raw_sql(
@@ -154,17 +208,41 @@ def _table_names(con: Any) -> set[str]:
     return set(con.list_tables())
 
 
-def _read_parquet(con: Any, url: str, folder: Path) -> None:
+def _read_folder(con: Any, url: str, folder: Path) -> None:
+    """Each table from `name.parquet` (a file or a folder of part files) or `name/` (a Delta
+    table, or a folder of Parquet part files)."""
     if not is_spark(url):
         raise DataError(
             f"backend {describe(url)}: reads its own tables; --data with a backend is for Spark"
         )
+    if not folder.is_dir():
+        raise DataError(f"backend {url}: --data {folder} is not a folder")
     for name in (*REQUIRED, *OPTIONAL):
-        path = folder / f"{name}.parquet"
-        if path.exists():
+        path = next((p for p in (folder / f"{name}.parquet", folder / name) if p.exists()), None)
+        if path is None:
+            if name in REQUIRED:
+                raise DataError(
+                    f"backend {url}: {folder} has no {name}.parquet or {name}/ "
+                    "(Parquet files or a Delta table)"
+                )
+            continue
+        if (path / "_delta_log").is_dir():
+            _read_delta(con, url, name, path)
+        else:
             con.read_parquet(str(path), table_name=name)
-        elif name in REQUIRED:
-            raise DataError(f"backend {url}: {path} is missing; Spark reads Parquet files")
+
+
+def _read_delta(con: Any, url: str, name: str, path: Path) -> None:
+    try:
+        con.read_delta(str(path), table_name=name)
+    except Exception as exc:
+        if "delta" in str(exc).lower() and "data source" in str(exc).lower():
+            raise DataError(
+                f"backend {url}: {path} is a Delta table, and this Spark has no Delta Lake: "
+                "add io.delta:delta-spark (docs/scale.md#delta-tables)"
+            ) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"backend {url}: cannot read the Delta table {path}: {first}") from None
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
