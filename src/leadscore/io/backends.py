@@ -148,7 +148,8 @@ def _spark(url: str) -> Any:
     if local and options.get("catalog") == "hive":
         # Derby writes derby.log into its home, the current directory unless told; the
         # metastore starts on first use, after this
-        session._jvm.java.lang.System.setProperty("derby.system.home", str(_LOCAL))
+        jvm: Any = session._jvm
+        jvm.java.lang.System.setProperty("derby.system.home", str(_LOCAL))
     return ibis.pyspark.connect(session)
 
 
