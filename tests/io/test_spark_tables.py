@@ -146,3 +146,17 @@ def test_bad_spark_options_are_refused(url: str, message: str) -> None:
 def test_a_folder_without_the_tables_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"has no leads\.parquet or leads/ \(Parquet files or a"):
         dataset_from("local[1]", tmp_path)
+
+
+def test_a_backtest_on_spark_reads_the_outcomes_there_and_agrees(
+    files: Path, tmp_path: Path
+) -> None:
+    reports = []
+    for source in (["--data", str(files)], ["--backend", "local[2]", "--data", str(files)]):
+        out = tmp_path / f"backtest-{len(reports)}.json"
+        args = ["backtest", MODEL, "--cutoff", "2025-10-01", "--horizon", "90d", "--out", str(out)]
+        done = CliRunner().invoke(app, [*args, *source])
+        assert done.exit_code == 0, done.output
+        reports.append(json.loads(out.read_text()))
+    assert reports[0]["truth"] == reports[1]["truth"] and reports[0]["truth"]["won"] > 0
+    assert reports[0]["auc"] == reports[1]["auc"]
