@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from leadscore.model.scoring import ScoringModel
@@ -31,32 +32,19 @@ model = _strategies().model
 data = _strategies().data
 
 
+# pooled: the plan Spark gets (count-capped rules ranked in one pass); None: DuckDB's own
+@pytest.mark.parametrize("pooled", [None, True], ids=["shared", "pooled"])
 @settings(
-    max_examples=60,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(m=model(), d=data())
 def test_batch_equals_reference(
     engines: Any,
+    pooled: bool | None,
     m: ScoringModel,
     d: tuple[datetime, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
     as_of, leads, events, accounts = d
-    engines.check(m, leads, events, as_of, accounts)
-
-
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(m=model(), d=data())
-def test_pooled_batch_equals_reference(
-    engines: Any,
-    m: ScoringModel,
-    d: tuple[datetime, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
-) -> None:
-    """The plan Spark gets (count-capped rules ranked in one pass) scores exactly the same."""
-    as_of, leads, events, accounts = d
-    engines.check(m, leads, events, as_of, accounts, pooled=True)
+    engines.check(m, leads, events, as_of, accounts, pooled=pooled)
