@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1268,6 +1269,43 @@ def serve(
         raise _fail(str(exc)) from exc
     err.print(f"leadscore serving on http://{host}:{port} (API docs at /docs)", highlight=False)
     uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
+
+
+users_app = typer.Typer(help="People who sign in to the dashboard.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _password() -> str:
+    if not sys.stdin.isatty():
+        # scripts pipe the password in: `printf '%s' "$PW" | leadscore users add ...`
+        return sys.stdin.readline().rstrip("\n")
+    first = typer.prompt("Password", hide_input=True)
+    if typer.prompt("Again", hide_input=True) != first:
+        raise _fail("the two passwords differ")
+    return str(first)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="The name to sign in with.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May manage models, keys, users.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Create a dashboard user; the password is asked for (or read from standard input)."""
+    from leadscore.dashboard.auth import UserError, create_user
+    from leadscore.service.clock import utc_now
+    from leadscore.store.database import open_store
+
+    password = _password()
+    store = open_store(db)
+    try:
+        with store.write() as conn:
+            create_user(conn, username, password, admin=admin, now=utc_now())
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"created {'admin ' if admin else ''}user {username}", highlight=False)
 
 
 keys_app = typer.Typer(help="API keys of the service: create, list, revoke.", no_args_is_help=True)

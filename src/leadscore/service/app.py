@@ -196,6 +196,9 @@ def create_app(
     service: Service | None = None,
 ) -> FastAPI:
     """The service as an ASGI app; background threads run while the app is being served."""
+    from fastapi.staticfiles import StaticFiles
+
+    from leadscore.dashboard import routes as dashboard
     from leadscore.service.routes import (
         evaluate,
         events,
@@ -230,5 +233,7 @@ def create_app(
     for module in (leads, events, tracking, models, operations, webhooks, evaluate):
         app.include_router(module.router)
     app.include_router(operations.health)
+    app.include_router(dashboard.router)
+    app.mount("/ui/static", StaticFiles(directory=dashboard.STATIC), name="dashboard-static")
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

@@ -271,6 +271,19 @@ webhook_deliveries: Final = sa.Table(
     sa.Index(None, "webhook_id", "id"),
 )
 
+# People who sign in to the dashboard; passwords only as scrypt hashes.
+dashboard_users: Final = sa.Table(
+    "dashboard_users",
+    metadata,
+    sa.Column("id", SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(100), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text(), nullable=False),
+    sa.Column("admin", sa.Boolean(), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    # raised on a password change: sessions signed for an older generation stop working
+    sa.Column("generation", sa.Integer(), nullable=False),
+)
+
 meta: Final = sa.Table(
     "meta",
     metadata,
