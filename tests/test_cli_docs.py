@@ -34,6 +34,8 @@ COMMANDS = (
     "keys create",
     "keys list",
     "keys revoke",
+    "users",
+    "users add",
 )
 
 
