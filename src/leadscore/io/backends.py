@@ -117,6 +117,8 @@ def _spark(url: str) -> Any:
             f"backend {url}: Spark needs PySpark: pip install 'leadscore[spark]'"
         ) from None
     builder = SparkSession.builder
+    if options.get("catalog") == "hive":
+        builder = builder.enableHiveSupport()
     if master == "spark":
         # the session spark-submit or the platform set up: its master, its catalog, its config
         return ibis.pyspark.connect(builder.getOrCreate())
@@ -139,11 +141,10 @@ def _spark(url: str) -> Any:
             # not a spark-warehouse folder in whatever directory the command runs in
             .config("spark.sql.warehouse.dir", str(_LOCAL / "warehouse"))
         )
-    if options.get("catalog") == "hive":
-        builder = builder.enableHiveSupport()
-        if local:  # the embedded metastore beside the warehouse, not in the current directory
-            metastore = f"jdbc:derby:;databaseName={_LOCAL / 'metastore_db'};create=true"
-            builder = builder.config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
+    if options.get("catalog") == "hive" and local:
+        # the embedded metastore beside the warehouse, not in the current directory
+        metastore = f"jdbc:derby:;databaseName={_LOCAL / 'metastore_db'};create=true"
+        builder = builder.config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
     session = builder.getOrCreate()
     if local and options.get("catalog") == "hive":
         # Derby writes derby.log into its home, the current directory unless told; the
