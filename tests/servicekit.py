@@ -85,7 +85,11 @@ class Running:
 
 def serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
     """Run an ASGI app with uvicorn on a free 127.0.0.1 port in a thread."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    # Clients keep connections across slow in-process work (a CLI run, a rescore); with
+    # uvicorn's 5 s keep-alive the server may close one just as the client reuses it.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", timeout_keep_alive=300
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -134,8 +134,13 @@ def test_a_table_that_cannot_be_written_is_named(postgres_db: str) -> None:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_scores_go_back_into_the_spark_catalog(files: Path, expected: list[dict[str, Any]]) -> None:
     try:
-        done = _score(["--backend", "local[2]", "--data", str(files), "--table", "lead_scores"])
-        assert done.exit_code == 0, done.output
+        # twice, each time in a new session (as two runs of the command would be): the catalog
+        # in memory forgets the table, and its files must not stand in the next run's way
+        for _ in range(2):
+            close_all()
+            args = ["--backend", "local[2]", "--data", str(files), "--table", "lead_scores"]
+            done = _score(args)
+            assert done.exit_code == 0, done.output
         written = connect("local[2]").table("lead_scores").to_pyarrow()
         assert _key(written) == expected
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -139,7 +140,7 @@ def _spark(url: str) -> Any:
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.sql.shuffle.partitions", "4")
             # not a spark-warehouse folder in whatever directory the command runs in
-            .config("spark.sql.warehouse.dir", str(_LOCAL / "warehouse"))
+            .config("spark.sql.warehouse.dir", str(_warehouse(options.get("catalog") == "hive")))
         )
     if options.get("catalog") == "hive" and local:
         # the embedded metastore beside the warehouse, not in the current directory
@@ -155,6 +156,21 @@ def _spark(url: str) -> Any:
 
 
 _LOCAL = Path(tempfile.gettempdir()) / "leadscore-spark"  # local Spark's warehouse and metastore
+
+
+def _warehouse(hive: bool) -> Path:
+    """Where local Spark keeps the tables it writes.
+
+    With a Hive metastore, tables outlive the process, and so does their folder. Without one the
+    catalog is in memory and forgets its tables when the process ends: their files go with it
+    (a folder of this process), or the next run could not write a table of the same name.
+    """
+    if hive:
+        return _LOCAL / "warehouse"
+    _LOCAL.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="warehouse-", dir=_LOCAL))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def dataset_from(url: str, folder: Path | None = None) -> Dataset:
