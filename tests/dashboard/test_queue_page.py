@@ -91,6 +91,10 @@ def test_sign_in_see_the_queue_and_mark_a_lead_worked(running: Running, page: Pa
     tasks = running.admin.get("/v1/sla", params={"lead_id": "L1"}).json()["items"]
     assert [t["status"] for t in tasks if t["stage"] == "SQL"] == ["met"]
     expect(page.locator("tr[data-lead='L1'] button")).to_have_count(0)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{running.base_url}/ui/login")
+    page.goto(f"{running.base_url}/ui/queue")  # the session is over
+    expect(page).to_have_url(f"{running.base_url}/ui/login?next=/ui/queue")
 
 
 def test_the_dashboard_speaks_german_and_works_from_the_keyboard(

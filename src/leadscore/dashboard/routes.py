@@ -129,15 +129,23 @@ def _retry(
     return page
 
 
-@router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    """End the session."""
+def _refused(request: Request, csrf: str) -> Response | None:
+    """Why a posted form is not acted on (no session, or not this session's token), or None."""
     found = _signed_in(request)
     if found is None:
         return _to_login(request)
     _, key, cookie = found
     if not auth.csrf_ok(key, cookie, csrf):
         return Response("the form expired; reload the page", status_code=400)
+    return None
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session."""
+    refused = _refused(request, csrf)
+    if refused is not None:
+        return refused
     done = RedirectResponse("/ui/login", status_code=303)
     done.delete_cookie(SESSION, path="/ui")
     return done
@@ -227,12 +235,9 @@ def queue(request: Request, done: str | None = None) -> Response:
 @router.post("/leads/{lead_id}/worked")
 def worked(request: Request, lead_id: str, csrf: Annotated[str, Form()] = "") -> Response:
     """Sales worked the lead: its open SLA tasks are met."""
-    found = _signed_in(request)
-    if found is None:
-        return _to_login(request)
-    _, key, cookie = found
-    if not auth.csrf_ok(key, cookie, csrf):
-        return Response("the form expired; reload the page", status_code=400)
+    refused = _refused(request, csrf)
+    if refused is not None:
+        return refused
     service = get_service(request)
     with service.store.write() as conn:
         handover.mark_worked(conn, lead_id, service.clock(), "marked worked in the dashboard")
