@@ -76,13 +76,19 @@ def _connect(url: str) -> Any:
     except DataError:
         raise
     except Exception as exc:  # drivers raise their own types; the message is what matters
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise DataError(f"backend {describe(url)}: cannot connect: {first}") from None
     raise DataError(
         f"backend {describe(url)}: unknown kind {scheme!r}; expected duckdb, "
         "duckdb:///path.db, postgres://user@host:port/database, local[N], spark://host:port "
         "or spark"
     )
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of a driver's error (they run to pages), or its type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def is_spark(url: str) -> bool:
@@ -186,7 +192,7 @@ def dataset_from(url: str, folder: Path | None = None) -> Dataset:
     try:
         present = _table_names(con, database)
     except Exception as exc:  # an unknown database, a metastore that cannot be reached
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise DataError(f"backend {describe(url)}: cannot list tables: {first}") from None
     missing = [name for name in REQUIRED if name not in present]
     if missing:
@@ -259,7 +265,7 @@ def _read_delta(con: Any, url: str, name: str, path: Path) -> None:
                 f"backend {url}: {path} is a Delta table, and this Spark has no Delta Lake: "
                 "add io.delta:delta-spark (docs/scale.md#delta-tables)"
             ) from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise DataError(f"backend {url}: cannot read the Delta table {path}: {first}") from None
 
 
@@ -297,7 +303,7 @@ def write_back(table: Any, name: str) -> None:
         else:
             con.create_table(bare, table, database=database or None, overwrite=True)
     except Exception as exc:  # drivers raise their own types; the message is what matters
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = _first_line(exc)
         raise DataError(f"backend {con.name}: cannot write table {name!r}: {first}") from None
 
 
