@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from leadscore.dashboard.auth import create_user
 from leadscore.service.app import Settings
 from servicekit import ManualClock, Running, running_service
 
 USER, PASSWORD = "maria", "correct horse battery"
+CHROMIUM = "/usr/bin/chromium"
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -22,3 +27,36 @@ def running(database_url: str) -> Iterator[Running]:
         with running.service.store.write() as conn:
             create_user(conn, USER, PASSWORD, admin=True, now=clock())
         yield running
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (installed by `make test`), headless, with no background traffic."""
+    if not os.access(CHROMIUM, os.X_OK):
+        raise RuntimeError(f"{CHROMIUM} not found; run `make test` (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser tab; a full-page screenshot of where it ended is kept as an artefact."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    yield page
+    ARTEFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTEFACTS / f"{request.node.name}.png", full_page=True)
+    context.close()

@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from servicekit import MODELS, T0, Running
 
 from .conftest import PASSWORD, USER
 
-CHROMIUM = "/usr/bin/chromium"
-ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 STARTER = (MODELS / "starter.yaml").read_text()
 CEO = {"lead_id": "L1", "job_title": "CEO", "employees": 500, "industry": "Software"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium (installed by `make test`), headless, with no background traffic."""
-    if not os.access(CHROMIUM, os.X_OK):
-        raise RuntimeError(f"{CHROMIUM} not found; run `make test` (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    yield page
-    ARTEFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTEFACTS / f"{request.node.name}.png", full_page=True)
-    context.close()
 
 
 def _sales_ready(running: Running) -> None:

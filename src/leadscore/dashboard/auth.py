@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -129,12 +130,19 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
 _DUMMY: Final = hash_password(secrets.token_hex(8))
 
 
-def secret(conn: Connection) -> bytes:
-    """The key sessions are signed with, made on first use and kept in the store."""
+def stored_secret(conn: Connection) -> bytes | None:
+    """The key sessions are signed with, if one was made (no session exists before)."""
     meta = t.meta
     row = conn.execute(sa.select(meta.c.value).where(meta.c.key == _SECRET_KEY)).first()
-    if row is not None:
-        return bytes.fromhex(row.value)
+    return None if row is None else bytes.fromhex(row.value)
+
+
+def secret(conn: Connection) -> bytes:
+    """The key sessions are signed with, made on first use and kept in the store."""
+    found = stored_secret(conn)
+    if found is not None:
+        return found
+    meta = t.meta
     value = secrets.token_hex(32)
     conn.execute(meta.insert().values(key=_SECRET_KEY, value=value))
     return bytes.fromhex(value)
@@ -183,3 +191,46 @@ def csrf_ok(key: bytes, cookie: str | None, token: str | None) -> bool:
     if not cookie or not token:
         return False
     return hmac.compare_digest(csrf_token(key, cookie), token)
+
+
+class Throttle:
+    """Failed sign-ins per username and per client address: after `limit` failures within
+    `window`, further tries wait until the oldest failure leaves the window.
+
+    Kept in the process: a restart forgets it, which costs an attacker a restart per
+    `limit` guesses, and scrypt already makes each guess slow.
+    """
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, list[datetime]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, username: str, client: str) -> tuple[str, str]:
+        # per name (a slow guess at one account from many addresses) and per address with
+        # a higher limit (one address trying many names)
+        return f"user:{username.lower()}", f"client:{client}"
+
+    def wait(self, username: str, client: str, now: datetime) -> int:
+        """Seconds to wait before another try is checked (0: go ahead)."""
+        longest = timedelta(0)
+        with self._lock:
+            limits = (self.limit, self.limit * 4)
+            for key, limit in zip(self._keys(username, client), limits, strict=True):
+                recent = [f for f in self._failures.get(key, []) if now - f < self.window]
+                self._failures[key] = recent
+                if len(recent) >= limit:
+                    longest = max(longest, recent[-limit] + self.window - now)
+        return int(longest.total_seconds()) + (1 if longest > timedelta(0) else 0)
+
+    def failed(self, username: str, client: str, now: datetime) -> None:
+        """Count a failed try."""
+        with self._lock:
+            for key in self._keys(username, client):
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, username: str, client: str) -> None:
+        """A right password clears the name's failures (not the address's)."""
+        with self._lock:
+            self._failures.pop(self._keys(username, client)[0], None)

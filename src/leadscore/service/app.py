@@ -199,6 +199,7 @@ def create_app(
     from fastapi.staticfiles import StaticFiles
 
     from leadscore.dashboard import routes as dashboard
+    from leadscore.dashboard.web import STATIC
     from leadscore.service.routes import (
         evaluate,
         events,
@@ -233,7 +234,8 @@ def create_app(
     for module in (leads, events, tracking, models, operations, webhooks, evaluate):
         app.include_router(module.router)
     app.include_router(operations.health)
-    app.include_router(dashboard.router)
-    app.mount("/ui/static", StaticFiles(directory=dashboard.STATIC), name="dashboard-static")
+    for page in dashboard.ROUTERS:
+        app.include_router(page)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     return app

@@ -35,10 +35,22 @@ JOB: Final = "job"
 SCHEDULE: Final = "schedule"
 
 _LABELS: Final = ("grade", "engagement", "cell", "temperature", "stage", "queue")
+TOP_REASONS: Final = 3
 
 
 def _cents(value: float | None) -> int | None:
     return None if value is None else round(value * 100)
+
+
+def top_reasons(score: LeadScore, count: int = TOP_REASONS) -> list[dict[str, Any]]:
+    """The rules that gave the lead the most points (summed over their ledger lines)."""
+    by_rule: dict[str, float] = {}
+    for line in score.ledger:
+        by_rule[line.rule] = by_rule.get(line.rule, 0.0) + line.points
+    best = sorted(by_rule.items(), key=lambda item: (-item[1], item[0]))
+    return [
+        {"rule": rule, "points": round(points, 2)} for rule, points in best[:count] if points > 0
+    ]
 
 
 def score_row(score: LeadScore, model_id: int) -> dict[str, Any]:
@@ -60,6 +72,7 @@ def score_row(score: LeadScore, model_id: int) -> dict[str, Any]:
         "account_id": score.account_id,
         "primary_interest": score.primary_interest,
         "interests": score.interests,
+        "reasons": top_reasons(score),
         "model_id": model_id,
         "model_version": score.model_version,
         "as_of": score.as_of,

@@ -126,6 +126,8 @@ scores: Final = sa.Table(
     sa.Column("account_id", ID),
     sa.Column("primary_interest", sa.Text()),
     sa.Column("interests", sa.JSON(), nullable=False),
+    # the rules that gave the most points, [{rule, points}], best first (for the sales queue)
+    sa.Column("reasons", sa.JSON()),
     sa.Column("model_id", sa.BigInteger(), nullable=False),
     sa.Column("model_version", sa.Text(), nullable=False),
     sa.Column("as_of", sa.DateTime(), nullable=False),

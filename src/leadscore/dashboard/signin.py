@@ -1,0 +1,112 @@
+"""Signing in and out of the dashboard (double-submit CSRF on the sign-in form, throttled)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from leadscore.dashboard import auth
+from leadscore.dashboard.web import SESSION, poster, render, service_of, words_of
+
+LOGIN_CSRF: Final = "ls_login"
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    """The dashboard starts at the sales queue."""
+    return RedirectResponse("/ui/queue", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/ui/queue") -> HTMLResponse:
+    """The sign-in form (with a one-time token against cross-site posts)."""
+    return _form(request, next, "", {}, 200)
+
+
+def _safe_next(target: str) -> str:
+    # only pages of the dashboard: never an absolute URL an attacker could send people to
+    return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/queue"
+
+
+def _throttle(request: Request) -> auth.Throttle:
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = auth.Throttle()
+    throttle: auth.Throttle = state.login_throttle
+    return throttle
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/ui/queue",
+) -> Response:
+    """Check the username and password; on success start a session."""
+    service = service_of(request)
+    w = words_of(request)
+    expected = request.cookies.get(LOGIN_CSRF)
+    if not expected or not secrets.compare_digest(expected, csrf):
+        return _form(request, next, username, {"form": w["expired"]}, 400)
+    errors = {}
+    if not username.strip():
+        errors["username"] = f"{w['username']}: {w['required']}"
+    if not password:
+        errors["password"] = f"{w['password']}: {w['required']}"
+    if errors:
+        return _form(request, next, username, errors, 422)
+    name = username.strip()
+    throttle = _throttle(request)
+    client = request.client.host if request.client else "?"
+    now = service.clock()
+    wait = throttle.wait(name, client, now)
+    if wait:
+        message = w["throttled"].format(minutes=max(1, -(-wait // 60)))
+        return _form(request, next, username, {"form": message}, 429)
+    with service.store.write() as conn:
+        user = auth.authenticate(conn, name, password)
+        key = auth.secret(conn)
+    if user is None:
+        throttle.failed(name, client, now)
+        return _form(request, next, username, {"form": w["bad_login"]}, 401)
+    throttle.succeeded(name, client)
+    done = RedirectResponse(_safe_next(next), status_code=303)
+    cookie = auth.session_cookie(key, user, now)
+    age = auth.SESSION_HOURS * 3600
+    done.set_cookie(SESSION, cookie, httponly=True, samesite="lax", path="/ui", max_age=age)
+    done.delete_cookie(LOGIN_CSRF, path="/ui")
+    return done
+
+
+def _form(
+    request: Request, next: str, username: str, errors: dict[str, str], status: int
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    context = {
+        "csrf": token,
+        "next": _safe_next(next),
+        "username": username,
+        "errors": errors,
+        "page": "login",
+    }
+    page = render(request, "login.html", context, status=status)
+    page.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/ui")
+    return page
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session."""
+    session = poster(request, csrf)
+    if isinstance(session, Response):
+        return session
+    done = RedirectResponse("/ui/login", status_code=303)
+    done.delete_cookie(SESSION, path="/ui")
+    return done
