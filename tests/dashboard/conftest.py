@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from leadscore.dashboard.auth import create_user
 from leadscore.service.app import Settings
@@ -60,3 +60,13 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     ARTEFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTEFACTS / f"{request.node.name}.png", full_page=True)
     context.close()
+
+
+def sign_in(page: Page, base: str, user: str = USER, password: str = PASSWORD) -> None:
+    """Sign in through the form, starting from the sales queue, and land there."""
+    page.goto(f"{base}/ui/queue")
+    expect(page).to_have_url(f"{base}/ui/login?next=/ui/queue")
+    page.get_by_label("Username").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base}/ui/queue")

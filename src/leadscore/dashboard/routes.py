@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from leadscore.dashboard import queue, signin
+from leadscore.dashboard import accounts, leads, model, queue, reports, settings, signin
 
-ROUTERS: tuple[APIRouter, ...] = (signin.router, queue.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    queue.router,
+    leads.router,
+    accounts.router,
+    model.router,
+    reports.router,
+    settings.router,
+)

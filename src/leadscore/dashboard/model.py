@@ -1,0 +1,7 @@
+"""The model page: the active YAML, drafts with validation, the diff preview, publish and rollback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
