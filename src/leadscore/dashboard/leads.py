@@ -1,4 +1,4 @@
-"""The lead list and the lead page: score card, ledger, timeline with the score trajectory, stakeholders."""
+"""The lead list and the lead page: score card, ledger, timeline with trajectory, stakeholders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The model page: the active YAML, drafts with validation, the diff preview, publish and rollback."""
+"""The model page: the active YAML, drafts with validation, diff preview, publish, rollback."""
 
 from __future__ import annotations
 

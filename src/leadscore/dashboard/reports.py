@@ -1,4 +1,4 @@
-"""Reports from the evaluate layer: backtest, sample, cases, channels, capacity, with their plots."""
+"""Reports of the evaluate layer: backtest, sample, cases, channels, capacity, with plots."""
 
 from __future__ import annotations
 
