@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from servicekit import MODELS, T0, Running
 
-from .conftest import PASSWORD, USER
+from .conftest import PASSWORD, USER, sign_in
 
 STARTER = (MODELS / "starter.yaml").read_text()
 CEO = {"lead_id": "L1", "job_title": "CEO", "employees": 500, "industry": "Software"}
@@ -47,6 +47,9 @@ def test_sign_in_see_the_queue_and_mark_a_lead_worked(running: Running, page: Pa
     row = page.locator("tr[data-lead='L1']")
     expect(row).to_contain_text("SQL")
     expect(row).to_contain_text("due in 24 h 0 min")
+    # the rules that gave the most points, in the model's words
+    reasons = ["Requested a demo +30", "Decision maker +20", "50 to 5,000 employees +10"]
+    expect(row.locator("td.reasons li")).to_have_text(reasons)
     expect(page.locator("tr[data-lead='L2']")).to_have_count(0)  # a student is not sales-ready
     row.get_by_role("button", name="Mark worked").click()
     expect(page.get_by_role("status")).to_have_text("Marked L1 as worked.")
@@ -71,13 +74,14 @@ def test_the_dashboard_speaks_german_and_works_from_the_keyboard(
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Vertriebs-Warteschlange")
     expect(page.locator("tr[data-lead='L1'] button")).to_have_text("Als bearbeitet markieren")
+    reason = page.locator("tr[data-lead='L1'] td.reasons li").first
+    expect(reason).to_have_text("Demo angefragt +30")
     expect(page.locator("html")).to_have_attribute("lang", "de")
 
 
 def test_forms_without_the_session_token_are_refused(running: Running, page: Page) -> None:
     _sales_ready(running)
-    _sign_in(page, running.base_url)
-    expect(page).to_have_url(f"{running.base_url}/ui/queue")
+    sign_in(page, running.base_url)
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     with httpx.Client(base_url=running.base_url, cookies=cookies) as client:
         forged = client.post("/ui/leads/L1/worked", data={"csrf": "guess"})

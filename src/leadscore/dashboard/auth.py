@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -222,7 +223,7 @@ class Throttle:
                 self._failures[key] = recent
                 if len(recent) >= limit:
                     longest = max(longest, recent[-limit] + self.window - now)
-        return int(longest.total_seconds()) + (1 if longest > timedelta(0) else 0)
+        return math.ceil(longest.total_seconds())
 
     def failed(self, username: str, client: str, now: datetime) -> None:
         """Count a failed try."""
