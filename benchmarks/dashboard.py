@@ -1,0 +1,150 @@
+"""Dashboard benchmark (issue #7): every page with 100,000 leads in the store.
+
+Loads 100,000 generated leads with about 1,000,000 events into a fresh store (SQLite, then a
+local PostgreSQL server), publishes the 31-rule model so that every lead has a score, a
+ledger, history and SLA tasks, starts `leadscore serve`, signs in as a dashboard user and
+requests every page `--repeat` times after one warm-up request each. The time is the whole
+HTTP round trip on 127.0.0.1, as a browser's navigation waits for it. Target: every page in
+under 300 ms. Results go to benchmarks/dashboard-results.json; docs/benchmarks.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import machine  # noqa: E402
+
+from leadscore.dashboard.auth import create_user  # noqa: E402
+from leadscore.store.database import open_store  # noqa: E402
+from service import MODEL, _store, bench_publish, now, server  # noqa: E402
+
+TARGET_MS = 300.0
+USER, PASSWORD = "bench", "a long benchmark password"
+
+
+def sign_in(base: str) -> httpx.Client:
+    """A browser-like client with a dashboard session."""
+    client = httpx.Client(base_url=base, timeout=600)
+    form = client.get("/ui/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None, form.text
+    done = client.post(
+        "/ui/login", data={"username": USER, "password": PASSWORD, "csrf": token.group(1)}
+    )
+    assert done.status_code == 303, done.text
+    return client
+
+
+def csrf(client: httpx.Client, path: str) -> str:
+    """The form token on a page of the session."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found is not None, path
+    return found.group(1)
+
+
+def pages(api: httpx.Client, ui: httpx.Client) -> dict[str, str]:
+    """Every page to time, with the ids of real records (the best lead, the largest account)."""
+    best = api.get("/v1/leads", params={"limit": 1, "sort": "-score"}).json()["items"][0]
+    account = api.get("/v1/accounts", params={"limit": 1}).json()["items"][0]
+    models = api.get("/v1/models").json()["items"]
+    return {
+        "sales queue": "/ui/queue",
+        "leads": "/ui/leads",
+        "lead search": "/ui/leads?q=lead-00042",
+        "lead": f"/ui/leads/{best['lead_id']}",
+        "accounts": "/ui/accounts",
+        "account": f"/ui/accounts/{account['account_id']}",
+        "model": "/ui/model",
+        "model version": f"/ui/model/{models[0]['id']}",
+        "reports": "/ui/reports",
+        "settings": "/ui/settings",
+    }
+
+
+def time_pages(ui: httpx.Client, paths: dict[str, str], repeat: int) -> dict[str, Any]:
+    """Milliseconds per request of every page: median, 95th percentile, worst."""
+    out: dict[str, Any] = {}
+    for name, path in paths.items():
+        warm = ui.get(path)
+        assert warm.status_code == 200, f"{path}: {warm.status_code} {warm.text[:500]}"
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            r = ui.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+            assert r.status_code == 200, path
+        times.sort()
+        p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+        out[name] = {
+            "path": path,
+            "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(p95, 1),
+            "max_ms": round(times[-1], 1),
+            "bytes": len(warm.content),
+        }
+        print(f"  {name:<16} {json.dumps(out[name])}", flush=True)
+    return out
+
+
+def bench(url: str, leads: int, repeat: int, only: set[str]) -> Any:
+    """Load and publish, then time every page."""
+    loaded = bench_publish(url, leads)  # leaves the store with every lead scored
+    store = open_store(url)
+    with store.write() as conn:
+        create_user(conn, USER, PASSWORD, admin=True, now=now())
+    store.close()
+    with server(url) as api:
+        base = str(api.base_url)
+        ui = sign_in(base)
+        try:
+            draft = MODEL.read_text().replace("\nversion: ", "\nversion: draft-", 1)
+            r = api.post("/v1/models", content=draft, headers={"content-type": "application/yaml"})
+            r.raise_for_status()
+            paths = {k: v for k, v in pages(api, ui).items() if not only or k in only}
+            result = time_pages(ui, paths, repeat)
+        finally:
+            ui.close()
+    return {"leads": loaded["leads"], "events": loaded["events"], "pages": result}
+
+
+def main() -> None:
+    """Run on the chosen stores and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--pages", default="", help="comma-separated page names (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "dashboard-results.json")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"date": now().date().isoformat(), "machine": machine()}
+    slow = []
+    for kind in args.stores.split(","):
+        print(kind, flush=True)
+        with (
+            tempfile.TemporaryDirectory(prefix="leadscore-bench-") as tmp,
+            _store(kind, tmp) as make,
+        ):
+            only = {p for p in args.pages.split(",") if p}
+            got = bench(make("dashboard"), args.leads, args.repeat, only)
+        results[kind] = got
+        slow += [f"{kind} {n}" for n, p in got["pages"].items() if p["p95_ms"] >= TARGET_MS]
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results in {args.out}")
+    if slow:
+        raise SystemExit(f"slower than {TARGET_MS:.0f} ms (p95): {', '.join(slow)}")
+
+
+if __name__ == "__main__":
+    main()
