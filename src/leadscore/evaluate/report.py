@@ -12,6 +12,8 @@ A page is a list of `Section`s, each a heading and blocks (`Figure`, `Table`, `N
 `render_backtest` builds the backtest's own and appends any given `sections`, and
 `render_page` renders any list of them. The other evaluations have pages of their own:
 `render_cases`, `render_compare`, `render_channels`, `render_capacity` and `render_sample`.
+Each but compare also has a `*_report` twin that returns the `Report` (title, subtitle,
+sections) unrendered, for pages that place the sections in a layout of their own.
 """
 
 from __future__ import annotations
@@ -51,9 +53,14 @@ __all__ = [
     "Block",
     "Figure",
     "Note",
+    "Report",
     "Section",
     "Table",
+    "backtest_report",
     "backtest_sections",
+    "capacity_report",
+    "cases_report",
+    "channels_report",
     "plot",
     "render_backtest",
     "render_capacity",
@@ -62,6 +69,7 @@ __all__ = [
     "render_compare",
     "render_page",
     "render_sample",
+    "sample_report",
     "score_bands",
     "write_report",
 ]
@@ -173,6 +181,24 @@ class Section:
         parts.extend(block.html() for block in self.blocks)
         parts.append("</section>")
         return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report before it becomes a page: its title, a subtitle and the sections, so that a
+    page of our own (the dashboard's) can place them in its layout."""
+
+    title: str
+    sections: Sequence[Section]
+    subtitle: str = ""
+
+    def body(self) -> str:
+        """The sections' HTML, in order."""
+        return "\n".join(section.html() for section in self.sections)
+
+    def page(self) -> str:
+        """The report as one self-contained HTML document."""
+        return render_page(self.title, self.sections, self.subtitle)
 
 
 _CSS = """
@@ -809,13 +835,23 @@ def render_backtest(
     them the score distribution and calibration are left out, with a note saying so.
     `sections` are appended after the backtest's own.
     """
+    return backtest_report(result, per_lead, sections=sections).page()
+
+
+def backtest_report(
+    result: Backtest,
+    per_lead: Mapping[str, np.ndarray] | None = None,
+    *,
+    sections: Sequence[Section] = (),
+) -> Report:
+    """The backtest's title, subtitle and sections (see `render_backtest`)."""
     title = f"Backtest: {result.model} {result.model_version}"
     subtitle = (
         f"Scored as of {result.cutoff.isoformat(sep=' ')} (UTC); won within "
         f"{result.horizon_days:g} days after it is the truth. {result.truth.leads:,} leads, "
         f"{result.truth.won:,} won ({_pct(result.base_rate)})."
     )
-    return render_page(title, [*backtest_sections(result, per_lead), *sections], subtitle)
+    return Report(title, [*backtest_sections(result, per_lead), *sections], subtitle)
 
 
 # --- the other evaluations' pages -----------------------------------------------------------
@@ -1062,6 +1098,13 @@ def render_cases(
 ) -> str:
     """Cases (won, lost and recent leads) as one self-contained HTML page: per kind a plot of
     the leads' score trajectories and, per lead, the table of its steps."""
+    return cases_report(cases, title=title, as_of=as_of).page()
+
+
+def cases_report(
+    cases: Sequence[Case], *, title: str = "Cases", as_of: datetime | None = None
+) -> Report:
+    """The cases' title, subtitle and sections (see `render_cases`)."""
     kinds = [k for k in _CASE_KINDS if any(c.kind == k for c in cases)]
     kinds += sorted({c.kind for c in cases} - set(_CASE_KINDS))
     sections = []
@@ -1083,7 +1126,7 @@ def render_cases(
     subtitle = (f"As of {_when(as_of)} (UTC): " if as_of else "") + (
         f"{counts} leads, each scored after every one of its events." if counts else ""
     )
-    return render_page(title, sections, subtitle)
+    return Report(title, sections, subtitle)
 
 
 # compare
@@ -1363,6 +1406,11 @@ def _channel_table(key: str, name: str, rows: Sequence[ChannelRow], values: bool
 def render_channels(result: Channels) -> str:
     """Leads and buyers per lead source, campaign and content stage as one self-contained HTML
     page: per dimension a conversion bar chart and the table."""
+    return channels_report(result).page()
+
+
+def channels_report(result: Channels) -> Report:
+    """The channels' title, subtitle and sections (see `render_channels`)."""
     overall = result.won / result.leads if result.leads else 0.0
     summary = Section(
         "summary",
@@ -1403,7 +1451,7 @@ def render_channels(result: Channels) -> str:
         f"As of {_when(result.as_of)} (UTC): {result.leads:,} leads, {result.won:,} won "
         f"({_pct(overall if result.leads else None)})."
     )
-    return render_page(f"Channels: {result.model} {result.model_version}", sections, subtitle)
+    return Report(f"Channels: {result.model} {result.model_version}", sections, subtitle)
 
 
 # capacity
@@ -1471,6 +1519,11 @@ def _capacity_figure(result: Capacity) -> Figure:
 def render_capacity(result: Capacity) -> str:
     """The capacity threshold as one self-contained HTML page: leads a week against what
     sales can take, the conversion above and below the threshold, and the tables."""
+    return capacity_report(result).page()
+
+
+def capacity_report(result: Capacity) -> Report:
+    """The capacity's title, subtitle and sections (see `render_capacity`)."""
     inflow = result.leads / result.weeks
     threshold = DASH if result.threshold is None else f"{result.threshold:g}"
     rows = [
@@ -1518,7 +1571,7 @@ def render_capacity(result: Capacity) -> str:
         f"Leads created in the {result.weeks} weeks before {_when(result.cutoff)} (UTC), scored "
         f"as of the cut-off; sales can take {result.per_week:g} a week, T = {threshold}."
     )
-    return render_page(f"Capacity: {result.model} {result.model_version}", sections, subtitle)
+    return Report(f"Capacity: {result.model} {result.model_version}", sections, subtitle)
 
 
 # sample
@@ -1601,6 +1654,11 @@ def _stages_figure(result: Sample) -> Figure:
 def render_sample(result: Sample) -> str:
     """A review sample as one self-contained HTML page: per stage the sampled leads and each
     lead's ledger."""
+    return sample_report(result).page()
+
+
+def sample_report(result: Sample) -> Report:
+    """The sample's title, subtitle and sections (see `render_sample`)."""
     overview = Table(
         ["Stage", "Leads at the stage", "Sampled", "Taken whole"],
         [
@@ -1677,4 +1735,4 @@ def render_sample(result: Sample) -> str:
         f"As of {_when(result.as_of)} (UTC), seed {result.seed}: up to {result.per_stage} "
         f"leads from every stage, {total:,} in all."
     )
-    return render_page(f"Sample: {result.model} {result.model_version}", sections, subtitle)
+    return Report(f"Sample: {result.model} {result.model_version}", sections, subtitle)

@@ -90,6 +90,8 @@ outcomes: Final = sa.Table(
     sa.Column("ts", sa.DateTime(), nullable=False),
     sa.Column("value", sa.Float(), nullable=True),
     sa.Column("recorded_at", sa.DateTime(), nullable=False),
+    # the dashboard's default cut-off reads the first and last outcome (migration 0004)
+    sa.Index(None, "ts"),
 )
 
 # Every uploaded model; `published_at` is set each time it goes live.
@@ -284,6 +286,25 @@ dashboard_users: Final = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False),
     # raised on a password change: sessions signed for an older generation stop working
     sa.Column("generation", sa.Integer(), nullable=False),
+)
+
+# Reports (backtest, capacity, ...) asked for in the dashboard and run in the background:
+# the stored result is the report's HTML, so reading it again never reruns the evaluation.
+report_runs: Final = sa.Table(
+    "report_runs",
+    metadata,
+    sa.Column("id", SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # backtest, capacity, channels, ...
+    sa.Column("params", sa.JSON(), nullable=False),
+    sa.Column("requested_by", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # queued, running, done, failed
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("finished_at", sa.DateTime()),
+    sa.Column("seconds", sa.Float()),  # measured run time, not the service clock's
+    sa.Column("summary", sa.Text()),
+    sa.Column("result", sa.Text()),
+    sa.Column("error", sa.Text()),
+    sa.Index(None, "status"),
 )
 
 meta: Final = sa.Table(
