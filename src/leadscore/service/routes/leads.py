@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from leadscore.engine.reference import prepare_events
 from leadscore.engine.timebase import micros
-from leadscore.service import handover, ingest
+from leadscore.service import handover, ingest, scorecard
 from leadscore.service.deps import Admin, ServiceDep
 from leadscore.service.inputs import AccountIn, LeadIn, OutcomeIn, fields_set, no_nul
 from leadscore.service.inputs import Body as Strict
@@ -187,26 +187,10 @@ def score_card(
     """The lead's current score card: the stored score and the ledger that sums to it."""
     with service.store.read() as conn:
         _lead_or_404(conn, lead_id)
-        stored = _score(conn, lead_id)
-        if stored is None:
-            raise HTTPException(404, f"lead '{lead_id}' has no score yet (no model is published)")
-        active = service.scorer.registry.load(conn, stored["model_id"])
-        # The engine is deterministic: the same model as of the same instant gives the
-        # stored score again, now with every line of its ledger.
-        computed = service.scorer.compute(conn, active, [lead_id], stored["as_of"])
-    mine = next(s for s in computed.scores if s.lead_id == lead_id)
-    labels = active.model.rule_labels(lang)
-    ledger = []
-    for line in mine.ledger:
-        row = line.as_row()
-        row["label"] = labels.get(line.rule, line.rule)
-        ledger.append(row)
-    return {
-        "score": stored,
-        "ledger": ledger,
-        "ledger_sum": round(sum(line.points for line in mine.ledger), 2),
-        "model": {"id": active.model_id, "name": active.name, "version": active.version},
-    }
+        card = scorecard.score_card(conn, service.scorer, lead_id, lang)
+    if card is None:
+        raise HTTPException(404, f"lead '{lead_id}' has no score yet (no model is published)")
+    return card.as_dict()
 
 
 @router.get("/leads/{lead_id}/history")
