@@ -194,6 +194,17 @@ def test_bad_input_gets_field_messages_and_runs_nothing(running: Running, page: 
 
 
 def test_what_the_data_refuses_is_shown(running: Running, page: Page) -> None:
+    with running.service.store.write() as conn:  # left running by a service that stopped
+        conn.execute(
+            t.report_runs.insert(),
+            {
+                "kind": "channels",
+                "params": {"as_of": "2026-01-01T00:00:00"},
+                "requested_by": "maria",
+                "status": "running",
+                "created_at": running.clock(),
+            },
+        )
     base = running.base_url
     sign_in(page, base)
     page.goto(f"{base}/ui/reports")
@@ -209,7 +220,8 @@ def test_what_the_data_refuses_is_shown(running: Running, page: Page) -> None:
     expect(page.get_by_role("alert")).to_contain_text("outcomes")
     expect(page.locator("figure[data-plot]")).to_have_count(0)
     page.goto(f"{base}/ui/reports")
-    expect(page.locator("table.report-runs td.status-failed")).to_have_count(2)
+    expect(page.locator("table.report-runs td.status-failed")).to_have_count(3)
+    expect(page.locator("tr[data-run='1']")).to_contain_text("the service stopped")
     page.goto(f"{base}/ui/reports/999")
     expect(page.get_by_text("There is no report #999.")).to_be_visible()
 

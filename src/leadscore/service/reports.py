@@ -28,8 +28,11 @@ from leadscore.evaluate.cases import cases as run_cases
 from leadscore.evaluate.channels import channels as run_channels
 from leadscore.evaluate.sample import sample as run_sample
 from leadscore.model.scoring import ScoringModel
+from leadscore.service.clock import Clock
 from leadscore.service.dataset import store_dataset
+from leadscore.service.registry import Registry
 from leadscore.store import tables as t
+from leadscore.store.database import Store
 
 if TYPE_CHECKING:
     from leadscore.service.app import Service
@@ -57,11 +60,9 @@ def _pct(won: int, leads: int) -> str:
     return f"{won / leads:.1%}" if leads else "-"
 
 
-def evaluate(
-    model: ScoringModel, service: Service, kind: str, params: Mapping[str, Any]
-) -> Finished:
+def evaluate(model: ScoringModel, store: Store, kind: str, params: Mapping[str, Any]) -> Finished:
     """Run one report on everything in the store; LeadscoreError says why the data refuses."""
-    data = store_dataset(service.store)
+    data = store_dataset(store)
     summary: str
     if kind == "backtest":
         bt = run_backtest(
@@ -130,25 +131,26 @@ class Reports:
     """Runs asked-for reports in background threads, one at a time, recording each in
     `report_runs`."""
 
-    def __init__(self, service: Service) -> None:
-        self.service = service
+    def __init__(self, store: Store, clock: Clock, registry: Registry) -> None:
+        # not the Service itself: the runner is looked up weakly by it
+        self.store = store
+        self.clock = clock
+        self.registry = registry
         self._one_at_a_time = threading.Lock()
         self._checked = False
-        self.idle = threading.Condition()
-        self._pending = 0
 
     def submit(self, kind: str, params: Mapping[str, Any], username: str) -> int:
         """Store a queued run and start it in the background; returns the run's id."""
         if kind not in KINDS:
             raise ValueError(f"unknown report kind {kind!r}")
         runs = t.report_runs
-        with self.service.store.write() as conn:
+        with self.store.write() as conn:
             if not self._checked:
                 # runs a previous process left unfinished will never finish
                 conn.execute(
                     runs.update()
                     .where(runs.c.status.in_(("queued", "running")))
-                    .values(status="failed", error=INTERRUPTED, finished_at=self.service.clock())
+                    .values(status="failed", error=INTERRUPTED, finished_at=self.clock())
                 )
                 self._checked = True
             run_id = int(
@@ -159,45 +161,38 @@ class Reports:
                         "params": dict(params),
                         "requested_by": username,
                         "status": "queued",
-                        "created_at": self.service.clock(),
+                        "created_at": self.clock(),
                     },
                 ).scalar_one()
             )
-        with self.idle:
-            self._pending += 1
         threading.Thread(
-            target=self._run, args=(run_id, kind, dict(params)), name=f"leadscore-report-{run_id}"
+            target=self._run,
+            args=(run_id, kind, dict(params)),
+            name=f"leadscore-report-{run_id}",
+            # like the service's other threads: stopping the service abandons a run (the
+            # next runner marks it interrupted)
+            daemon=True,
         ).start()
         return run_id
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until no report is queued or running; False on timeout."""
-        with self.idle:
-            return self.idle.wait_for(lambda: self._pending == 0, timeout)
-
     def _update(self, run_id: int, **values: Any) -> None:
         runs = t.report_runs
-        with self.service.store.write() as conn:
+        with self.store.write() as conn:
             conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
 
     def _run(self, run_id: int, kind: str, params: dict[str, Any]) -> None:
-        try:
-            with self._one_at_a_time:
-                self._run_now(run_id, kind, params)
-        finally:
-            with self.idle:
-                self._pending -= 1
-                self.idle.notify_all()
+        with self._one_at_a_time:
+            self._run_now(run_id, kind, params)
 
     def _run_now(self, run_id: int, kind: str, params: dict[str, Any]) -> None:
         started = time.perf_counter()
         try:
             self._update(run_id, status="running")
-            with self.service.store.read() as conn:
-                active = self.service.scorer.registry.active(conn)
+            with self.store.read() as conn:
+                active = self.registry.active(conn)
             if active is None:
                 raise LeadscoreError("no model is published yet: publish one first")
-            done = evaluate(active.model, self.service, kind, params)
+            done = evaluate(active.model, self.store, kind, params)
         except LeadscoreError as exc:
             self._finish(run_id, started, status="failed", error=str(exc))
         except Exception as exc:  # a bug, not the data: say so in the run, keep serving
@@ -210,7 +205,7 @@ class Reports:
         try:
             self._update(
                 run_id,
-                finished_at=self.service.clock(),
+                finished_at=self.clock(),
                 seconds=round(time.perf_counter() - started, 3),
                 **values,
             )
@@ -227,7 +222,9 @@ def reports_of(service: Service) -> Reports:
     with _RUNNERS_LOCK:
         found = _RUNNERS.get(service)
         if found is None:
-            found = _RUNNERS[service] = Reports(service)
+            found = _RUNNERS[service] = Reports(
+                service.store, service.clock, service.scorer.registry
+            )
         return found
 
 
