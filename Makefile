@@ -73,6 +73,7 @@ bench: install postgres java
 	$(BIN)/python benchmarks/evaluate.py
 	$(BIN)/python benchmarks/learn.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

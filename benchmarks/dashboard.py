@@ -62,7 +62,7 @@ def pages(api: httpx.Client, ui: httpx.Client) -> dict[str, str]:
     return {
         "sales queue": "/ui/queue",
         "leads": "/ui/leads",
-        "lead search": "/ui/leads?q=lead-00042",
+        "lead search": "/ui/leads?q=L0004242",
         "lead": f"/ui/leads/{best['lead_id']}",
         "accounts": "/ui/accounts",
         "account": f"/ui/accounts/{account['account_id']}",

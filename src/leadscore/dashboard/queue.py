@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadscore.dashboard.web import lang_of, poster, render, service_of, viewer, words_of
 from leadscore.service import handover
+from leadscore.store import records
 from leadscore.store import tables as t
 
 QUEUE_LIMIT: Final = 200
@@ -42,54 +43,86 @@ WORDS: Final = {
 }
 
 
-def queue_rows(conn: sa.Connection, now: datetime) -> list[dict[str, Any]]:
+def _candidates(conn: sa.Connection, limit: int) -> dict[str, datetime | None]:
+    """Lead ids that can be among the first `limit` of the queue, with their nearest open
+    deadline: four bounded index walks instead of sorting every score (100,000 leads)."""
+    s, tasks = t.scores, t.sla_tasks
+    is_open = tasks.c.status == "open"
+    # one set of the leads with open tasks, not a lookup per score row
+    no_task = s.c.lead_id.not_in(sa.select(tasks.c.lead_id).where(is_open))
+    found: dict[str, datetime | None] = {}
+    for priority in (True, False):
+        # a lead may have more than one open task: twice the rows leave `limit` leads
+        due = (
+            sa.select(s.c.lead_id, tasks.c.deadline)
+            .select_from(tasks.join(s, s.c.lead_id == tasks.c.lead_id))
+            .where(is_open, s.c.priority.is_(priority))
+            .order_by(tasks.c.deadline, s.c.lead_id)
+            .limit(2 * limit)
+        )
+        for lead_id, deadline in conn.execute(due):
+            found.setdefault(lead_id, deadline)  # the first is the nearest
+    # `IS NOT`, not `IS false`: an equality on priority would walk that index for the hot ones
+    waiting = (s.c.priority.is_(True), sa.and_(s.c.temperature == "hot", s.c.priority.is_not(True)))
+    for which in waiting:
+        best = (
+            sa.select(s.c.lead_id)
+            .where(which, no_task)
+            .order_by(s.c.total.desc(), s.c.lead_id)
+            .limit(limit)
+        )
+        for (lead_id,) in conn.execute(best):
+            found.setdefault(lead_id, None)
+    return found
+
+
+def queue_rows(
+    conn: sa.Connection, now: datetime, limit: int = QUEUE_LIMIT
+) -> list[dict[str, Any]]:
     """Leads waiting for sales: an open SLA task, a hot temperature or a priority account;
     priority accounts first, then the nearest deadline, then the highest score."""
-    s, tasks, leads = t.scores, t.sla_tasks, t.leads
-    deadline = (
-        sa.select(tasks.c.lead_id, sa.func.min(tasks.c.deadline).label("deadline"))
-        .where(tasks.c.status == "open")
-        .group_by(tasks.c.lead_id)
-        .subquery()
-    )
-    query = (
-        sa.select(
-            s.c.lead_id,
-            s.c.total,
-            s.c.cell,
-            s.c.temperature,
-            s.c.stage,
-            s.c.queue,
-            s.c.priority,
-            s.c.primary_interest,
-            s.c.reasons,
-            s.c.model_id,
-            leads.c.name,
-            leads.c.company,
-            deadline.c.deadline,
-        )
-        .select_from(s.join(leads, leads.c.lead_id == s.c.lead_id))
-        .outerjoin(deadline, deadline.c.lead_id == s.c.lead_id)
-        .where(
-            sa.or_(
-                deadline.c.deadline.is_not(None), s.c.temperature == "hot", s.c.priority.is_(True)
-            )
-        )
-        .order_by(
-            s.c.priority.desc(),
-            deadline.c.deadline.is_(None),
-            deadline.c.deadline,
-            s.c.total.desc(),
-            s.c.lead_id,
-        )
-        .limit(QUEUE_LIMIT)
-    )
+    s, leads = t.scores, t.leads
+    due = _candidates(conn, limit)
     rows = []
-    for r in conn.execute(query).mappings():
-        row = dict(r)
-        due = row["deadline"]
-        row["due_minutes"] = None if due is None else int((due - now).total_seconds() // 60)
-        rows.append(row)
+    for part in records.chunks(list(due)):
+        query = (
+            sa.select(
+                s.c.lead_id,
+                s.c.total,
+                s.c.cell,
+                s.c.temperature,
+                s.c.stage,
+                s.c.queue,
+                s.c.priority,
+                s.c.primary_interest,
+                s.c.reasons,
+                s.c.model_id,
+                leads.c.name,
+                leads.c.company,
+            )
+            .select_from(s.join(leads, leads.c.lead_id == s.c.lead_id))
+            .where(records.among(conn, s.c.lead_id, part))
+        )
+        rows += [dict(r) for r in conn.execute(query).mappings()]
+    far = datetime.max
+
+    def order(row: dict[str, Any]) -> tuple[bool, bool, datetime, float, str]:
+        deadline = due[row["lead_id"]]
+        return (
+            not row["priority"],
+            deadline is None,
+            deadline or far,
+            -row["total"],
+            row["lead_id"],
+        )
+
+    rows.sort(key=order)
+    del rows[limit:]
+    for row in rows:
+        deadline = row["deadline"] = due[row["lead_id"]]
+        row["due_minutes"] = (
+            None if deadline is None else int((deadline - now).total_seconds() // 60)
+        )
     return rows
 
 

@@ -138,6 +138,9 @@ scores: Final = sa.Table(
     sa.Column("events_seq", sa.BigInteger(), nullable=False),
     sa.Index(None, "total"),
     sa.Index(None, "account_id"),
+    # the sales queue walks priority and hot leads best first
+    sa.Index(None, "priority", "total"),
+    sa.Index(None, "temperature", "total"),
 )
 
 # The roll-up of each account's lead totals (sum or max, as the model says): one row per
