@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from leadscore.service import registry
 from leadscore.service.clock import Clock, utc_now
 from leadscore.service.keys import ApiKey
+from leadscore.service.preview import Previews
 from leadscore.service.scoring import Scorer
 from leadscore.service.webhooks import Deliverer
 from leadscore.service.worker import Jobs, Scheduler, Worker
@@ -48,6 +49,7 @@ class Service:
         self.scorer = Scorer(self.store, clock, registry.Registry(settings.artefacts))
         self.worker = Worker(self.scorer)
         self.jobs = Jobs(self.scorer, clock)
+        self.previews = Previews(self.scorer)  # the dashboard's, run on demand
         self.scheduler = Scheduler(self.jobs, settings.rescore_interval, self.active_model_id)
         self.deliverer = Deliverer(
             self.store,
@@ -93,6 +95,7 @@ class Service:
             self.jobs.stop()
             self.worker.stop()
             self.started = False
+        self.previews.stop()  # they run whenever asked, with or without the other threads
         # also closes its HTTP client when deliveries were sent without the thread
         self.deliverer.stop()
         self.store.close()

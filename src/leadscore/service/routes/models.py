@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -12,7 +11,7 @@ from leadscore.errors import ModelError
 from leadscore.learn.predictive import ArtefactError
 from leadscore.service import registry
 from leadscore.service.deps import Admin, ServiceDep
-from leadscore.store import records
+from leadscore.service.preview import preview as preview_changes
 from leadscore.store import tables as t
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -76,58 +75,7 @@ def preview(
     with service.store.read() as conn:
         _model_or_404(conn, model_id)
         draft = service.scorer.registry.load(conn, model_id)
-    as_of = service.clock()
-    stage_moves: Counter[tuple[str | None, str | None]] = Counter()
-    temperature_moves: Counter[tuple[str | None, str | None]] = Counter()
-    changed: list[dict[str, Any]] = []
-    leads = 0
-    table = t.scores
-    query = sa.select(table.c.lead_id, table.c.total, table.c.temperature, table.c.stage)
-    for group in service.scorer.lead_groups():  # bounded memory for any number of leads
-        with service.store.read() as conn:
-            scores = service.scorer.compute(conn, draft, group, as_of).scores
-            rows = conn.execute(query.where(records.among(conn, table.c.lead_id, group)))
-            current = {row.lead_id: row for row in rows}
-        leads += len(scores)
-        for s in scores:
-            old = current.get(s.lead_id)
-            before = (old.temperature, old.stage, old.total) if old else (None, None, None)
-            if before[1] != s.stage:
-                stage_moves[(before[1], s.stage)] += 1
-            if before[0] != s.temperature:
-                temperature_moves[(before[0], s.temperature)] += 1
-            if before[0] != s.temperature or before[1] != s.stage:
-                changed.append(
-                    {
-                        "lead_id": s.lead_id,
-                        "total_before": before[2],
-                        "total_after": s.total,
-                        "temperature_before": before[0],
-                        "temperature_after": s.temperature,
-                        "stage_before": before[1],
-                        "stage_after": s.stage,
-                    }
-                )
-    changed.sort(
-        key=lambda c: (-abs((c["total_after"] or 0) - (c["total_before"] or 0)), c["lead_id"])
-    )
-
-    def moves(counter: Counter[tuple[str | None, str | None]]) -> list[dict[str, Any]]:
-        return [
-            {"from": a, "to": b, "leads": n}
-            for (a, b), n in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))
-        ]
-
-    return {
-        "model_id": model_id,
-        "as_of": as_of,
-        "leads": leads,
-        "changes_temperature": sum(temperature_moves.values()),
-        "changes_stage": sum(stage_moves.values()),
-        "temperature_moves": moves(temperature_moves),
-        "stage_moves": moves(stage_moves),
-        "changed": changed[:limit],
-    }
+    return preview_changes(service.scorer, draft, service.clock(), limit).to_json()
 
 
 @router.post("/models/{model_id}/publish", status_code=202)
