@@ -7,8 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
+from leadscore.dashboard import leads as leads_page
 from leadscore.dashboard.auth import create_user
 from servicekit import MODELS, T0, Running
 
@@ -147,7 +149,7 @@ def test_search_open_a_lead_read_its_ledger_and_timeline_and_mark_it_worked(
     assert {t["stage"]: t["status"] for t in tasks} == {"SQL": "met", "MQL": "cancelled"}
 
 
-def test_pages_of_leads(running: Running, page: Page) -> None:
+def test_pages_of_leads(running: Running, page: Page, monkeypatch: pytest.MonkeyPatch) -> None:
     leads = [{"lead_id": f"P{i:03d}", "employees": i} for i in range(120)]
     running.publish(STARTER)
     assert running.admin.post("/v1/leads", json={"leads": leads}).status_code == 200
@@ -175,6 +177,24 @@ def test_pages_of_leads(running: Running, page: Page) -> None:
         page.goto(f"{running.base_url}/ui/leads?page={n}")
         seen |= {r.get_attribute("data-lead") for r in rows.all()}
     assert len(seen) == 120  # every lead once, none twice
+    # a search matching more leads than it sorts: the best-scored ones by the score index
+    monkeypatch.setattr(leads_page, "COUNT_CAP", 100)
+    monkeypatch.setattr(leads_page, "SHOWN_CAP", 60)
+    page.goto(f"{running.base_url}/ui/leads?q=p")
+    expect(page.locator("p.count")).to_have_text(
+        "More than 100 leads match; the 60 with the highest scores are listed. "
+        "A longer search text finds the others."
+    )
+    expect(rows).to_have_count(50)
+    shown = {r.get_attribute("data-lead") for r in rows.all()}
+    # 70 leads of 50 employees or more have 10 points, the others none
+    assert set(page.locator("table.leads tbody td.num").all_inner_texts()) == {"10.00"}
+    page.get_by_role("link", name="Next page").click()
+    expect(rows).to_have_count(10)
+    assert set(page.locator("table.leads tbody td.num").all_inner_texts()) == {"10.00"}
+    shown |= {r.get_attribute("data-lead") for r in rows.all()}
+    assert len(shown) == 60
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
     r = httpx.get(
         f"{running.base_url}/ui/leads?page=0",
         cookies={c["name"]: c["value"] for c in page.context.cookies()},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
 
 from leadscore.dashboard.queue import WORDS as QUEUE_WORDS
 from leadscore.dashboard.queue import countdown
@@ -20,8 +23,10 @@ from leadscore.store import records
 from leadscore.store import tables as t
 
 PAGE_SIZE: Final = 50
-# A search scans leads' text columns; past this many matches the count says "more than".
-COUNT_CAP: Final = 1000
+# A search reads the leads' text columns once and sorts up to this many matches by score;
+# with more, the list shows the best-scored SHOWN_CAP of them and says "more than".
+COUNT_CAP: Final = 5000
+SHOWN_CAP: Final = 1000
 TIMELINE_LIMIT: Final = 200  # of each: events, score changes, transitions
 STAKEHOLDER_LIMIT: Final = 50
 TASK_LIMIT: Final = 20
@@ -37,7 +42,8 @@ WORDS: Final = {
         "search_button": "Search",
         "clear": "Show all",
         "matches": "{count} leads",
-        "matches_more": "more than {count} leads",
+        "matches_more": "More than {count} leads match; the {shown} with the highest scores "
+        "are listed. A longer search text finds the others.",
         "no_match": "No lead matches “{q}”.",
         "no_leads": "No leads yet.",
         "not_scored": "not scored",
@@ -139,7 +145,8 @@ WORDS: Final = {
         "search_button": "Suchen",
         "clear": "Alle zeigen",
         "matches": "{count} Leads",
-        "matches_more": "mehr als {count} Leads",
+        "matches_more": "Mehr als {count} Leads passen; die {shown} mit den höchsten Scores "
+        "stehen in der Liste. Ein längerer Suchtext findet die übrigen.",
         "no_match": "Kein Lead passt zu „{q}“.",
         "no_leads": "Noch keine Leads.",
         "not_scored": "ohne Score",
@@ -256,18 +263,25 @@ def when(ts: datetime | None) -> str:
     return "" if ts is None else ts.strftime("%Y-%m-%d %H:%M")
 
 
-def _contains(column: Any, needle: str) -> sa.ColumnElement[bool]:
-    return sa.func.lower(column).contains(needle.lower(), autoescape=True)
-
-
-def _search_filter(q: str) -> sa.ColumnElement[bool]:
+def _search_filter(conn: sa.Connection, q: str) -> sa.ColumnElement[bool]:
+    """Id starting with `q`, or name, e-mail or company containing it, in any case."""
     lead = t.leads
+    text = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # Patterns made here, not in SQL: a pattern concatenated in the query is built anew for
+    # every row. SQLite's LIKE ignores (ASCII) case already, and lower() on every row
+    # tripled the time of a scan; PostgreSQL has ILIKE.
+    if conn.dialect.name == "sqlite":
+
+        def like(column: Any, pattern: str) -> sa.ColumnElement[bool]:
+            return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    else:
+
+        def like(column: Any, pattern: str) -> sa.ColumnElement[bool]:
+            return column.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
+
     return sa.or_(
-        lead.c.lead_id == q,
-        lead.c.lead_id.startswith(q, autoescape=True),
-        _contains(lead.c.name, q),
-        _contains(lead.c.email, q),
-        _contains(lead.c.company, q),
+        like(lead.c.lead_id, f"{text}%"),
+        *(like(column, f"%{text}%") for column in (lead.c.name, lead.c.email, lead.c.company)),
     )
 
 
@@ -284,38 +298,66 @@ _LIST_COLUMNS: Final = (
 )
 
 
-def lead_rows(conn: sa.Connection, q: str, page: int) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of leads, highest score first (unscored ones last), with how many there are
-    and whether that count was capped. Scored leads come from the index on scores.total;
-    a search reads the leads' text columns once and counts at most COUNT_CAP matches."""
+def _by_score(conn: sa.Connection) -> list[Any]:
+    """Highest score first, ties in a fixed order the score index itself gives: SQLite's
+    index on total holds the rowid (ordering ties by lead id sorted whole tie groups at
+    deep pages); PostgreSQL sorts each tie group incrementally."""
+    s = t.scores
+    if conn.dialect.name == "sqlite":
+        return [s.c.total.desc(), sa.literal_column("scores.rowid").desc()]
+    return [s.c.total.desc(), s.c.lead_id]
+
+
+def _scored_page(
+    conn: sa.Connection, where: sa.ColumnElement[bool] | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """Scored leads by score: the page's ids from the score index, then their rows."""
     s, lead = t.scores, t.leads
-    offset = (page - 1) * PAGE_SIZE
-    if q:
-        match = _search_filter(q)
-        capped = sa.select(lead.c.lead_id).where(match).limit(COUNT_CAP + 1).subquery()
-        count = conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
+    ids = sa.select(s.c.lead_id)
+    if where is not None:
+        ids = ids.join(lead, lead.c.lead_id == s.c.lead_id).where(where)
+    page = [r[0] for r in conn.execute(ids.order_by(*_by_score(conn)).limit(limit).offset(offset))]
+    return _rows_of(conn, page)
+
+
+def _rows_of(conn: sa.Connection, lead_ids: list[str]) -> list[dict[str, Any]]:
+    """The list's columns of these leads, in the order given."""
+    s, lead = t.scores, t.leads
+    found: dict[str, dict[str, Any]] = {}
+    for part in records.chunks(lead_ids):
         query = (
             sa.select(*_LIST_COLUMNS)
             .select_from(lead.outerjoin(s, s.c.lead_id == lead.c.lead_id))
-            .where(match)
-            .order_by(s.c.total.desc().nulls_last(), lead.c.lead_id)
-            .limit(PAGE_SIZE)
-            .offset(offset)
+            .where(records.among(conn, lead.c.lead_id, list(part)))
         )
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-        return rows, min(count, COUNT_CAP), count > COUNT_CAP
+        found.update((r["lead_id"], dict(r)) for r in conn.execute(query).mappings())
+    return [found[i] for i in lead_ids if i in found]
+
+
+def _search(conn: sa.Connection, q: str, offset: int) -> tuple[list[dict[str, Any]], int, bool]:
+    lead = t.leads
+    match = _search_filter(conn, q)
+    ids = [r[0] for r in conn.execute(sa.select(lead.c.lead_id).where(match).limit(COUNT_CAP + 1))]
+    if len(ids) <= COUNT_CAP:
+        # every match is known: sort them here (unscored last) instead of joining all leads
+        rows = _rows_of(conn, ids)
+        rows.sort(key=lambda r: (r["total"] is None, -(r["total"] or 0.0), r["lead_id"]))
+        return rows[offset : offset + PAGE_SIZE], len(rows), False
+    # So many match that the score index finds a page of them quickly.
+    limit = max(0, min(PAGE_SIZE, SHOWN_CAP - offset))
+    return _scored_page(conn, match, limit, offset), SHOWN_CAP, True
+
+
+def lead_rows(conn: sa.Connection, q: str, page: int) -> tuple[list[dict[str, Any]], int, bool]:
+    """One page of leads, highest score first (unscored ones last), with how many there are
+    (or can be paged through) and whether more matched than that."""
+    s, lead = t.scores, t.leads
+    offset = (page - 1) * PAGE_SIZE
+    if q:
+        return _search(conn, q, offset)
     scored = conn.execute(sa.select(sa.func.count()).select_from(s)).scalar_one()
     total = conn.execute(sa.select(sa.func.count()).select_from(lead)).scalar_one()
-    rows = []
-    if offset < scored:
-        query = (
-            sa.select(*_LIST_COLUMNS)
-            .select_from(s.join(lead, lead.c.lead_id == s.c.lead_id))
-            .order_by(s.c.total.desc(), s.c.lead_id)
-            .limit(PAGE_SIZE)
-            .offset(offset)
-        )
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+    rows = _scored_page(conn, None, PAGE_SIZE, offset) if offset < scored else []
     if len(rows) < PAGE_SIZE and total > scored:
         # Leads the scorer has not reached yet (or no model is published): by id, after
         # every scored one.
@@ -347,16 +389,19 @@ def leads_list(
     with service.store.read() as conn:
         rows, count, more = lead_rows(conn, q, page)
     pages = max(1, -(-count // PAGE_SIZE))
-    summary = (w["matches_more"] if more else w["matches"]).format(count=f"{count:,}")
+    if more:
+        summary = w["matches_more"].format(count=f"{COUNT_CAP:,}", shown=f"{count:,}")
+    else:
+        summary = w["matches"].format(count=f"{count:,}")
     context = {
         "rows": rows,
         "q": q,
         "page_no": page,
         "pages": pages,
-        "has_next": page < pages or (more and len(rows) == PAGE_SIZE),
+        "has_next": page < pages,
         "summary": summary,
         "no_match": w["no_match"].format(q=q),
-        "page_of": w["page_of"].format(page=page, pages=f"{pages:,}{'+' if more else ''}"),
+        "page_of": w["page_of"].format(page=page, pages=f"{pages:,}"),
         "page": "leads",
     }
     return render(request, "leads.html", context, page_words=WORDS, session=session)
@@ -407,13 +452,44 @@ def timeline(conn: sa.Connection, lead_id: str) -> tuple[list[dict[str, Any]], b
     return items, max(counts) >= TIMELINE_LIMIT
 
 
+def _trajectory_key(
+    history: list[dict[str, Any]], now_total: dict[str, Any] | None, lang: str
+) -> tuple[Any, ...]:
+    newest = max(r["order"] for r in history)
+    current = None if now_total is None else (now_total["as_of"], now_total["total"])
+    return (history[0]["lead_id"], newest, len(history), current, lang)
+
+
+# Drawn plots by (lead, newest history line, current score, language): a plot changes only
+# when the lead's score does, and drawing one is most of a lead page's time.
+_PLOTS: OrderedDict[tuple[Any, ...], Figure] = OrderedDict()
+_PLOTS_LOCK: Final = threading.Lock()
+PLOT_CACHE: Final = 256
+
+
 def trajectory(
-    history: list[dict[str, Any]], now_total: dict[str, Any] | None, w: dict[str, str]
+    history: list[dict[str, Any]], now_total: dict[str, Any] | None, lang: str, w: dict[str, str]
 ) -> Figure | None:
     """The lead's total over time as a step line, with a marker at each change of stage."""
-    steps = sorted(history, key=lambda r: r["order"])
-    if not steps:
+    if not history:
         return None
+    key = _trajectory_key(history, now_total, lang)
+    with _PLOTS_LOCK:
+        if key in _PLOTS:
+            _PLOTS.move_to_end(key)
+            return _PLOTS[key]
+    figure = _draw_trajectory(history, now_total, w)
+    with _PLOTS_LOCK:
+        _PLOTS[key] = figure
+        while len(_PLOTS) > PLOT_CACHE:
+            _PLOTS.popitem(last=False)
+    return figure
+
+
+def _draw_trajectory(
+    history: list[dict[str, Any]], now_total: dict[str, Any] | None, w: dict[str, str]
+) -> Figure:
+    steps = sorted(history, key=lambda r: r["order"])
     times = [r["as_of"] for r in steps]
     totals = [r["total"] for r in steps]
     if now_total is not None and now_total["as_of"] > times[-1]:
@@ -427,7 +503,10 @@ def trajectory(
     ]
 
     def draw(figure: MplFigure) -> None:
-        ax = figure.subplots()
+        # Fixed margins instead of the constrained layout: the layout pass measures every
+        # tick label twice and doubled the time of a lead page.
+        figure.set_layout_engine("none")
+        ax = figure.add_axes((0.08, 0.2, 0.9, 0.75))
         ax.step(times, totals, where="post", color="#0072B2", linewidth=1.6)
         if changes:
             ax.scatter(
@@ -448,9 +527,10 @@ def trajectory(
                     xytext=(4, 6),
                     fontsize=8,
                 )
-        locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
         if times[0] == times[-1]:
             # one instant only: an hour either side, not matplotlib's years
             ax.set_xlim(times[0] - timedelta(hours=1), times[0] + timedelta(hours=1))
@@ -526,7 +606,9 @@ def lead_page(request: Request, lead_id: str, worked: str | None = None) -> Resp
         minutes = int((task["deadline"] - now).total_seconds() // 60)
         task["countdown"] = countdown(minutes, due_words) if task["status"] == "open" else ""
         task["late"] = task["status"] == "open" and minutes < 0
-    figure = trajectory([i for i in items if i["kind"] == "score"], card.score if card else None, w)
+    figure = trajectory(
+        [i for i in items if i["kind"] == "score"], card.score if card else None, lang, w
+    )
     others: list[dict[str, Any]] = []
     account_name = lead.get("account_id") or ""
     if stakeholders is not None:
