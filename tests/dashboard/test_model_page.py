@@ -91,21 +91,30 @@ def test_edit_validate_save_preview_publish_and_roll_back(running: Running, page
     expect(diff.locator("tr.add .visually-hidden").first).to_have_text("added")
 
     # the preview runs in the background; the page reloads itself until it is there
-    page.get_by_role("button", name="Preview changes").click()
+    with running.service.previews._one:  # another preview holds the turn for now
+        page.get_by_role("button", name="Preview changes").click()
+        expect(page.locator("#preview [role=status]")).to_contain_text("waits for another")
+        expect(page.locator("meta[http-equiv=refresh]")).to_have_attribute(
+            "content", f"2; url=/ui/model/{draft}"
+        )
     moved = page.locator("#preview table.changed tr[data-lead='L1']")
     expect(moved).to_contain_text("MQL → SQL", timeout=30_000)
     expect(moved).to_contain_text("warm → hot")
     expect(moved.get_by_role("link", name="L1")).to_have_attribute("href", "/ui/leads/L1")
     expect(page.locator("#preview table.changed tbody tr")).to_have_count(1)
     expect(page.locator("#preview")).to_contain_text("3 leads scored")
+    expect(page.locator("meta[http-equiv=refresh]")).to_have_count(0)
     assert _score(running, "L1")["stage"] == "MQL"  # a preview changes nothing
 
     page.get_by_role("link", name="Publish", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Publish version 1.1 (#{draft})?")
     expect(page.locator("table.changed tr[data-lead='L1']")).to_contain_text("MQL → SQL")
     page.get_by_role("button", name="Publish").click()
-    expect(page).to_have_url(re.compile(rf"{base}/ui/model\?published=\d+$"))
-    expect(page.locator("p.notice[role=status]")).to_contain_text("Publishing started")
+    expect(page).to_have_url(re.compile(rf"{base}/ui/model/jobs/\d+\?started=publish$"))
+    expect(page.locator("p.notice")).to_have_text("Publishing started.")
+    # the job page reloads itself until the job is done
+    expect(page.locator("[data-status]")).to_have_text("done", timeout=30_000)
+    expect(page.get_by_role("status")).to_contain_text("Done: 3 leads rescored")
     running.wait_idle()
     after = _score(running, "L1")
     assert (after["stage"], after["temperature"], after["model_version"]) == ("SQL", "hot", "1.1")
@@ -121,7 +130,7 @@ def test_edit_validate_save_preview_publish_and_roll_back(running: Running, page
     expect(page.get_by_role("heading", level=1)).to_have_text("Roll back to the previous version?")
     expect(page.locator("main")).to_contain_text(f"Version 1.0 (#{first})")
     page.get_by_role("button", name="Roll back").click()
-    expect(page).to_have_url(re.compile(rf"{base}/ui/model\?rolled_back=\d+$"))
+    expect(page).to_have_url(re.compile(rf"{base}/ui/model/jobs/\d+\?started=rollback$"))
     running.wait_idle()
     back = _score(running, "L1")
     assert (back["stage"], back["model_version"]) == ("MQL", "1.0")
@@ -197,7 +206,9 @@ def test_the_model_page_in_german(running: Running, page: Page) -> None:
     editor.fill("")
     page.get_by_role("button", name="Prüfen").click()
     expect(page.locator("#source-error")).to_contain_text("Das YAML ist leer.")
-    page.get_by_role("link", name="EN", exact=True).click()  # the answer's address leads back to the page
+    page.get_by_role(
+        "link", name="EN", exact=True
+    ).click()  # the answer's address leads back to the page
     expect(page).to_have_url(f"{base}/ui/model?lang=en")
     expect(page.get_by_role("heading", level=1)).to_have_text("Model")
     page.goto(f"{base}/ui/model/rollback?lang=de")
@@ -207,3 +218,5 @@ def test_the_model_page_in_german(running: Running, page: Page) -> None:
     missing = page.goto(f"{base}/ui/model/999")
     assert missing is not None and missing.status == 404
     expect(page.locator("main")).to_contain_text("Es gibt kein Modell #999.")
+    no_job = page.goto(f"{base}/ui/model/jobs/999")
+    assert no_job is not None and no_job.status == 404

@@ -120,7 +120,12 @@ WORDS: Final = {
             "background; scores, stages and SLA tasks change as the preview says."
         ),
         "publish_no_preview": "No finished preview of this version; publishing works without one.",
-        "published_job": "Publishing started (job {job}); its progress is shown below.",
+        "published_job": "Publishing started.",
+        "job_title": "Job {job}: {kind} of model #{model}",
+        "job_running": "Every lead is being rescored; this page reloads itself until it is done.",
+        "job_done": "Done: {total} leads rescored, {changed} changed.",
+        "job_failed": "The job failed: {error}",
+        "finished": "Finished",
         "rollback": "Roll back",
         "rollback_title": "Roll back to the previous version?",
         "rollback_help": (
@@ -128,7 +133,7 @@ WORDS: Final = {
             "again and every lead is rescored with it in the background."
         ),
         "rollback_none": "There is no earlier published version to roll back to.",
-        "rolled_back_job": "Rolling back started (job {job}); its progress is shown below.",
+        "rolled_back_job": "Rolling back started.",
         "confirm": "Confirm",
         "back": "Back to the model",
         "missing": "There is no model #{id}.",
@@ -230,7 +235,14 @@ WORDS: Final = {
         "publish_no_preview": (
             "Keine fertige Vorschau dieser Version; veröffentlichen geht auch ohne."
         ),
-        "published_job": "Veröffentlichung gestartet (Auftrag {job}); Fortschritt siehe unten.",
+        "published_job": "Veröffentlichung gestartet.",
+        "job_title": "Auftrag {job}: {kind} von Modell #{model}",
+        "job_running": (
+            "Jeder Lead wird neu berechnet; diese Seite lädt sich neu, bis das fertig ist."
+        ),
+        "job_done": "Fertig: {total} Leads neu berechnet, {changed} geändert.",
+        "job_failed": "Der Auftrag ist fehlgeschlagen: {error}",
+        "finished": "Beendet",
         "rollback": "Zurückrollen",
         "rollback_title": "Auf die vorige Version zurückrollen?",
         "rollback_help": (
@@ -238,7 +250,7 @@ WORDS: Final = {
             "Modell, und jeder Lead wird im Hintergrund damit neu berechnet."
         ),
         "rollback_none": "Es gibt keine früher veröffentlichte Version zum Zurückrollen.",
-        "rolled_back_job": "Zurückrollen gestartet (Auftrag {job}); Fortschritt siehe unten.",
+        "rolled_back_job": "Zurückrollen gestartet.",
         "confirm": "Bestätigen",
         "back": "Zurück zum Modell",
         "missing": "Es gibt kein Modell #{id}.",
@@ -312,15 +324,14 @@ def _jobs(conn: sa.Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+def _here(request: Request) -> str:
+    # a refresh to the same address with a #fragment would only scroll, so name it without
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 def _busy(jobs: list[dict[str, Any]]) -> bool:
     return any(j["status"] in ("queued", "running") for j in jobs)
-
-
-def _refreshing(page: HTMLResponse, busy: bool) -> HTMLResponse:
-    # A job or preview is under way: the browser reloads until it is done (no script needed).
-    if busy:
-        page.headers["Refresh"] = str(REFRESH_SECONDS)
-    return page
 
 
 def _overview(
@@ -331,7 +342,6 @@ def _overview(
     start: int | None = None,
     errors: list[dict[str, Any]] | None = None,
     valid: bool = False,
-    notice: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     service = service_of(request)
@@ -355,32 +365,22 @@ def _overview(
         "source": source if source is not None else (origin["source"] if origin else ""),
         "errors": errors or [],
         "valid": valid,
-        "notice": notice,
         "when": when,
     }
-    page = render(request, "model.html", context, page_words=WORDS, session=session, status=status)
-    return _refreshing(page, _busy(jobs))
+    return render(request, "model.html", context, page_words=WORDS, session=session, status=status)
 
 
 @router.get("/model", response_class=HTMLResponse)
 def model_page(
     request: Request,
     start: int | None = None,
-    published: int | None = None,
-    rolled_back: int | None = None,
 ) -> Response:
     """The active model, its versions, jobs and (for admins) the draft editor; `start` picks
     the version the editor starts from."""
     session = viewer(request)
     if isinstance(session, Response):
         return session
-    w = words_of(request, WORDS)
-    notice = None
-    if published is not None:
-        notice = w["published_job"].format(job=published)
-    elif rolled_back is not None:
-        notice = w["rolled_back_job"].format(job=rolled_back)
-    return _overview(request, session, start=start, notice=notice)
+    return _overview(request, session, start=start)
 
 
 @router.get("/model/drafts")
@@ -463,6 +463,8 @@ def version_page(request: Request, model_id: int) -> Response:
     if row is None:
         return _missing(request, session, model_id)
     run = service.previews.get(model_id)
+    # the page has no form to lose: it reloads itself until the preview is done
+    busy = run is not None and not run.finished
     context = {
         "page": "model",
         "model": row,
@@ -472,10 +474,11 @@ def version_page(request: Request, model_id: int) -> Response:
         "diff": yaml_diff(active["source"], row["source"]) if active else [],
         "jobs": jobs,
         "when": when,
+        "refresh": REFRESH_SECONDS if busy else None,
+        "url": _here(request),
         **_preview_context(run, active_id),
     }
-    page = render(request, "model_version.html", context, page_words=WORDS, session=session)
-    return _refreshing(page, _busy(jobs) or (run is not None and not run.finished))
+    return render(request, "model_version.html", context, page_words=WORDS, session=session)
 
 
 @router.post("/model/{model_id:int}/preview")
@@ -528,7 +531,7 @@ def publish(request: Request, model_id: int, csrf: Annotated[str, Form()] = "") 
         if registry.get_model_row(conn, model_id) is None:
             return _missing(request, session, model_id)
     job_id = service.jobs.publish(model_id)
-    return RedirectResponse(f"/ui/model?published={job_id}", status_code=303)
+    return RedirectResponse(f"/ui/model/jobs/{job_id}?started=publish", status_code=303)
 
 
 def _rollback_page(request: Request, session: Session, status: int = 200) -> HTMLResponse:
@@ -564,4 +567,32 @@ def rollback(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     if previous is None:
         return _rollback_page(request, session, status=409)
     job_id = service.jobs.publish(previous)
-    return RedirectResponse(f"/ui/model?rolled_back={job_id}", status_code=303)
+    return RedirectResponse(f"/ui/model/jobs/{job_id}?started=rollback", status_code=303)
+
+
+@router.get("/model/jobs/{job_id:int}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: int, started: str | None = None) -> Response:
+    """One publish or rescore job with its progress; reloads itself until it is done."""
+    session = viewer(request)
+    if isinstance(session, Response):
+        return session
+    service = service_of(request)
+    with service.store.read() as conn:
+        row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()
+    w = words_of(request, WORDS)
+    if row is None:
+        context: dict[str, Any] = {"page": "model", "missing_job": job_id}
+        return render(
+            request, "model_job.html", context, page_words=WORDS, session=session, status=404
+        )
+    job = dict(row)
+    notices = {"publish": w["published_job"], "rollback": w["rolled_back_job"]}
+    context = {
+        "page": "model",
+        "job": job,
+        "notice": notices.get(started or ""),
+        "refresh": REFRESH_SECONDS if _busy([job]) else None,
+        "url": _here(request),
+        "when": when,
+    }
+    return render(request, "model_job.html", context, page_words=WORDS, session=session)
