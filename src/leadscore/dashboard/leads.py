@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Final
+from typing import Any, Final
+from urllib.parse import quote
 
 import matplotlib.dates as mdates
 import sqlalchemy as sa
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import MaxNLocator
 
@@ -27,6 +28,8 @@ PAGE_SIZE: Final = 50
 # with more, the list shows the best-scored SHOWN_CAP of them and says "more than".
 COUNT_CAP: Final = 5000
 SHOWN_CAP: Final = 1000
+MAX_SEARCH: Final = 200  # characters of a search text
+MAX_PAGE: Final = 100_000
 TIMELINE_LIMIT: Final = 200  # of each: events, score changes, transitions
 STAKEHOLDER_LIMIT: Final = 50
 TASK_LIMIT: Final = 20
@@ -376,8 +379,8 @@ def lead_rows(conn: sa.Connection, q: str, page: int) -> tuple[list[dict[str, An
 @router.get("/leads", response_class=HTMLResponse)
 def leads_list(
     request: Request,
-    q: Annotated[str, Query(max_length=200)] = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    q: str = "",
+    page: str = "1",
 ) -> Response:
     """The searchable, paged list of leads."""
     session = viewer(request)
@@ -385,10 +388,16 @@ def leads_list(
         return session
     service = service_of(request)
     w = words_of(request, WORDS)
-    q = q.strip()
+    q = q.strip()[:MAX_SEARCH]
+    # a page number edited by hand is taken as near as it can be, not refused
+    number = min(max(int(page), 1), MAX_PAGE) if page.strip().isdigit() else 1
     with service.store.read() as conn:
-        rows, count, more = lead_rows(conn, q, page)
+        rows, count, more = lead_rows(conn, q, number)
     pages = max(1, -(-count // PAGE_SIZE))
+    if number > pages:
+        query = f"q={quote(q)}&page={pages}" if q else f"page={pages}"
+        return RedirectResponse(f"/ui/leads?{query}", status_code=303)
+    page_no = number
     if more:
         summary = w["matches_more"].format(count=f"{COUNT_CAP:,}", shown=f"{count:,}")
     else:
@@ -396,12 +405,12 @@ def leads_list(
     context = {
         "rows": rows,
         "q": q,
-        "page_no": page,
+        "page_no": page_no,
         "pages": pages,
-        "has_next": page < pages,
+        "has_next": page_no < pages,
         "summary": summary,
         "no_match": w["no_match"].format(q=q),
-        "page_of": w["page_of"].format(page=page, pages=f"{pages:,}"),
+        "page_of": w["page_of"].format(page=page_no, pages=f"{pages:,}"),
         "page": "leads",
     }
     return render(request, "leads.html", context, page_words=WORDS, session=session)
