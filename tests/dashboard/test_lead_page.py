@@ -201,7 +201,9 @@ def test_pages_of_leads(running: Running, page: Page, monkeypatch: pytest.Monkey
     expect(rows.last).to_have_attribute("data-lead", "P000")
     page.goto(f"{running.base_url}/ui/leads?q=p&page=9")
     expect(page).to_have_url(f"{running.base_url}/ui/leads?q=p&page=2")
-    for wrong in ("0", "-1", "two"):
+    page.goto(f"{running.base_url}/ui/leads?page={'9' * 5000}")
+    expect(page).to_have_url(f"{running.base_url}/ui/leads?page=3")
+    for wrong in ("0", "-1", "two", "²"):
         page.goto(f"{running.base_url}/ui/leads?page={wrong}")
         expect(page.get_by_text("Page 1 of 3")).to_be_visible()
 

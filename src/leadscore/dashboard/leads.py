@@ -390,7 +390,10 @@ def leads_list(
     w = words_of(request, WORDS)
     q = q.strip()[:MAX_SEARCH]
     # a page number edited by hand is taken as near as it can be, not refused
-    number = min(max(int(page), 1), MAX_PAGE) if page.strip().isdigit() else 1
+    digits = page.strip()
+    number = 1
+    if digits.isdecimal():
+        number = max(1, min(int(digits), MAX_PAGE)) if len(digits) <= 6 else MAX_PAGE
     with service.store.read() as conn:
         rows, count, more = lead_rows(conn, q, number)
     pages = max(1, -(-count // PAGE_SIZE))
