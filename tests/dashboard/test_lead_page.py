@@ -260,6 +260,12 @@ def test_stakeholders_interests_and_outcomes_on_the_lead_page(running: Running, 
     expect(outcomes).to_have_count(1)
     expect(outcomes).to_contain_text("won")
     expect(outcomes).to_contain_text("12,500.00")
+    # the primary interest in the model's words, in the list as on the score card
+    primary = {"analytics": "Analytics", "crm": "CRM"}[card["score"]["primary_interest"]]
+    expect(page.locator(".score-card .card")).to_contain_text(primary)
+    page.goto(f"{running.base_url}/ui/leads?q=pia")
+    expect(page.locator("tr[data-lead='P1'] td").last).to_have_text(primary)
+    page.goto(f"{running.base_url}/ui/leads/P1?lang=en")
     section.get_by_role("link", name="Paul Manager").click()
     expect(page).to_have_url(f"{running.base_url}/ui/leads/P2")
     expect(page.get_by_role("heading", level=1)).to_have_text("Paul Manager")

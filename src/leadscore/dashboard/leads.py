@@ -396,6 +396,11 @@ def leads_list(
         number = max(1, min(int(digits), MAX_PAGE)) if len(digits) <= 6 else MAX_PAGE
     with service.store.read() as conn:
         rows, count, more = lead_rows(conn, q, number)
+        active = service.scorer.registry.active(conn)
+    names = _interest_labels(active.model, lang_of(request)) if active is not None else {}
+    for row in rows:
+        interest = row["primary_interest"]
+        row["interest_text"] = names.get(interest, interest) if interest else ""
     pages = max(1, -(-count // PAGE_SIZE))
     if number > pages:
         query = f"q={quote(q)}&page={pages}" if q else f"page={pages}"
