@@ -219,9 +219,14 @@ def delete_webhook(conn: Connection, webhook_id: int) -> bool:
 
 
 def deliveries(
-    conn: Connection, webhook_id: int, limit: int = 100, status: str | None = None
+    conn: Connection,
+    webhook_id: int,
+    limit: int = 100,
+    status: str | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """A webhook's delivery log, newest first, optionally only those with `status`."""
+    """A webhook's delivery log, newest first, optionally only those with `status`, and only
+    those older than delivery `before` (the next page)."""
     if status is not None and status not in STATUSES:
         raise ValueError(f"status: must be one of {', '.join(STATUSES)}; got {status!r}")
     if limit < 1:
@@ -229,6 +234,8 @@ def deliveries(
     query = sa.select(_D).where(_D.c.webhook_id == webhook_id)
     if status is not None:
         query = query.where(_D.c.status == status)
+    if before is not None:
+        query = query.where(_D.c.id < before)
     rows = conn.execute(query.order_by(_D.c.id.desc()).limit(limit)).mappings()
     return [
         {

@@ -8,9 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from leadscore.engine.reference import prepare_events
-from leadscore.engine.timebase import micros
-from leadscore.service import handover, ingest, scorecard
+from leadscore.service import accounts, handover, ingest, scorecard
 from leadscore.service.deps import Admin, ServiceDep
 from leadscore.service.inputs import AccountIn, LeadIn, OutcomeIn, fields_set, no_nul
 from leadscore.service.inputs import Body as Strict
@@ -293,88 +291,28 @@ def post_accounts(body: AccountsBody, service: ServiceDep, _: Admin) -> Upserted
 def list_accounts(
     service: ServiceDep,
     _: Admin,
+    priority: bool = False,
+    q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """Accounts with their roll-up score and number of leads, highest roll-up first."""
-    a, rolled, lead = t.accounts, t.account_scores, t.leads
-    stats = (
-        sa.select(lead.c.account_id, sa.func.count().label("leads"))
-        .where(lead.c.account_id.is_not(None))
-        .group_by(lead.c.account_id)
-        .subquery()
-    )
-    score = rolled.c.score.label("account_score")
-    query = (
-        sa.select(a, sa.func.coalesce(stats.c.leads, 0).label("leads"), score)
-        .select_from(
-            a.outerjoin(stats, stats.c.account_id == a.c.account_id).outerjoin(
-                rolled, rolled.c.account_id == a.c.account_id
-            )
-        )
-        .order_by(rolled.c.score.desc().nulls_last(), a.c.account_id)
-        .limit(limit)
-        .offset(offset)
-    )
+    """Accounts with their roll-up score, number of leads and priority flag, highest roll-up
+    first; `priority=true` keeps priority accounts only, `q` finds a part of name or id."""
     with service.store.read() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(a)).scalar_one()
-        items = [dict(r) for r in conn.execute(query).mappings()]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+        return accounts.list_accounts(
+            conn, limit=limit, offset=offset, priority_only=priority, search=q
+        )
 
 
 @router.get("/accounts/{account_id}")
 def account_view(account_id: str, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """The account with its stakeholders (leads, best first), their signals and the roll-up."""
-    s, lead = t.scores, t.leads
     with service.store.read() as conn:
-        account = records.get_account(conn, account_id)
-        rows = [
-            dict(r)
-            for r in conn.execute(
-                sa.select(
-                    lead.c.lead_id,
-                    lead.c.name,
-                    lead.c.email,
-                    lead.c.job_title,
-                    s.c.total,
-                    s.c.fit,
-                    s.c.behaviour,
-                    s.c.account.label("account_points"),
-                    s.c.grade,
-                    s.c.temperature,
-                    s.c.stage,
-                    s.c.model_version,
-                )
-                .select_from(lead.outerjoin(s, s.c.lead_id == lead.c.lead_id))
-                .where(lead.c.account_id == account_id)
-                .order_by(s.c.total.desc().nulls_last(), lead.c.lead_id)
-            ).mappings()
-        ]
-        rolled = conn.execute(
-            sa.select(t.account_scores.c.score).where(t.account_scores.c.account_id == account_id)
-        ).scalar()
         active = service.scorer.registry.active(conn)
-        engaged: set[str] = set()
-        if active is not None and active.compiled.stakeholders is not None and rows:
-            now = service.clock()
-            by_lead: dict[str, list[Any]] = {r["lead_id"]: [] for r in rows}
-            events = records.event_records(conn, list(by_lead), before=now)
-            for ev in prepare_events(events, now):
-                by_lead[str(ev["lead_id"])].append(ev)
-            engaged = {i for i, evs in by_lead.items() if active.compiled.engaged(evs, micros(now))}
-    for r in rows:
-        r["engaged"] = r["lead_id"] in engaged
-    if account is None and not rows:
+        view = accounts.account_detail(conn, active, account_id, service.clock())
+    if view is None:
         raise HTTPException(404, f"unknown account '{account_id}'")
-    rollup = active.model.account.rollup if active and active.model.account else "sum"
-    return {
-        "account": account,
-        "rollup": rollup,
-        "account_score": rolled,
-        "leads": len(rows),
-        "stakeholders": rows,
-        "engaged": len(engaged),
-    }
+    return view
 
 
 @router.delete("/accounts/{account_id}", status_code=204)
