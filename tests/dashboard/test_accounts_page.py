@@ -65,6 +65,12 @@ def test_accounts_are_listed_by_roll_up_filtered_searched_and_paged(
 ) -> None:
     _committee(running)
     api = running.admin.get("/v1/accounts", params={"limit": 3}).json()
+    # the REST API answers from the same function, with the same filters
+    only = running.admin.get("/v1/accounts", params={"priority": "true"}).json()
+    assert only["total"] == 1 and [a["priority"] for a in only["items"]] == [True]
+    found = running.admin.get("/v1/accounts", params={"q": "ZETA 5"}).json()
+    ids = [a["account_id"] for a in found["items"]]
+    assert ids == ["z005", *(f"z{i:03d}" for i in range(50, 55))]
     sign_in(page, running.base_url)
     page.get_by_role("link", name="Accounts", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Accounts")
@@ -164,3 +170,12 @@ def test_accounts_speak_german_to_any_signed_in_user(running: Running, page: Pag
     expect(page.get_by_role("heading", name="Ansprechpartner")).to_be_visible()
     expect(page.locator("tr[data-lead='a3'] td.engaged")).to_have_text("nein")
     expect(page.locator("table.fields")).to_contain_text("Mitarbeitende")
+
+    # a very large account lists its best stakeholders and says so; the count covers all
+    many = [{"lead_id": f"m{i:03d}", "account_id": "many"} for i in range(205)]
+    assert running.admin.post("/v1/leads", json={"leads": many}).is_success
+    running.wait_idle()
+    page.goto(f"{running.base_url}/ui/accounts/many?lang=en")
+    expect(page.locator("#best-shown")).to_have_text("The 200 best of 205 stakeholders are listed.")
+    expect(page.locator("table.stakeholders tbody tr")).to_have_count(200)
+    expect(page.locator("#engaged-summary")).to_contain_text("0 of 205 stakeholders engaged.")
