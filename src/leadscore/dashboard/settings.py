@@ -238,6 +238,10 @@ def settings(request: Request, revoked: str = "", deleted: str = "") -> Response
     return _page(request, session, done=done)
 
 
+# pydantic's error types for the name field, as the words of the page
+_NAME_ERRORS: Final = {"string_too_short": "name_required", "string_too_long": "name_long"}
+
+
 def _key_errors(name: str, scopes: list[str], w: dict[str, str]) -> dict[str, str]:
     """The REST API's rules for a new key (`KeyIn`), as messages next to the fields."""
     errors: dict[str, str] = {}
@@ -246,17 +250,10 @@ def _key_errors(name: str, scopes: list[str], w: dict[str, str]) -> dict[str, st
     except ValidationError as exc:
         for problem in exc.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "name"
-            if field == "name" and "name" not in errors:
-                kind = problem["type"]
-                errors["name"] = (
-                    w["name_required"]
-                    if kind == "string_too_short"
-                    else w["name_long"]
-                    if kind == "string_too_long"
-                    else w["name_bad"]
-                )
-            elif field == "scopes":
+            if field == "scopes":
                 errors["scopes"] = w["scopes_required"]
+            else:
+                errors.setdefault("name", w[_NAME_ERRORS.get(problem["type"], "name_bad")])
     return errors
 
 
