@@ -52,6 +52,10 @@ def test_a_new_key_is_shown_once_works_and_stops_working_when_revoked(
     expect(page.get_by_role("heading", name="New API key “crm sync”")).to_be_visible()
     token = page.locator("#new-secret").inner_text()
     assert token.startswith("ls_") and token not in page.url
+    again = page.reload()  # the browser sends the same form again: no second key, no secret
+    assert again is not None and again.status == 409
+    expect(page.get_by_role("status")).to_contain_text("This form was sent before")
+    expect(page.locator("#new-secret")).to_have_count(0)
 
     with httpx.Client(base_url=running.base_url, timeout=30) as api:
         bearer = {"authorization": f"Bearer {token}"}
@@ -234,6 +238,9 @@ def test_a_webhook_is_added_its_deliveries_are_logged_and_it_can_be_deleted(
         page.get_by_role("button", name="Add webhook").click()
     assert answer.value.headers["cache-control"] == "no-store"
     secret = page.locator("#new-hook-secret").inner_text()
+    again = page.reload()  # sent again: subscribed once, the secret not shown again
+    assert again is not None and again.status == 409
+    expect(page.locator("#new-hook-secret")).to_have_count(0)
     hooks = running.admin.get("/v1/webhooks").json()
     assert [(h["url"], h["topics"]) for h in hooks] == [
         (receiver.url(), ["stage_changed", "sla_opened", "sla_met", "sla_breached"])

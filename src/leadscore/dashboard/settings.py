@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
+from collections import OrderedDict
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
@@ -30,6 +33,40 @@ USERS_LIMIT: Final = 500
 NO_STORE: Final = {"Cache-Control": "no-store"}
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+class SentForms:
+    """The one-time ids of forms that created something, so that a browser sending the same
+    form again (a reload of the page that showed a secret) does not create it twice."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def seen(self, once: str) -> bool:
+        """Whether a form with this id created something already."""
+        with self._lock:
+            return once in self._seen
+
+    def add(self, once: str) -> None:
+        """Remember that the form with this id created something (forms without one are not
+        remembered)."""
+        if not once:
+            return
+        with self._lock:
+            self._seen[once] = None
+            if len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+
+
+def _sent(request: Request) -> SentForms:
+    state = request.app.state
+    if not hasattr(state, "settings_sent"):
+        state.settings_sent = SentForms()
+    sent: SentForms = state.settings_sent
+    return sent
+
 
 WORDS: Final = {
     "en": {
@@ -101,6 +138,8 @@ WORDS: Final = {
         "label_url": "URL",
         "label_topics": "Topics",
         "label_secret": "Signing secret",
+        "sent_before": "This form was sent before and did its work then; "
+        "what it created is not shown again.",
     },
     "de": {
         "settings_intro": "API-Schlüssel, Webhooks und wer sich anmelden darf.",
@@ -172,6 +211,8 @@ WORDS: Final = {
         "label_url": "URL",
         "label_topics": "Themen",
         "label_secret": "Signaturschlüssel",
+        "sent_before": "Dieses Formular wurde schon einmal gesendet und hat damals gewirkt; "
+        "was es angelegt hat, wird nicht erneut angezeigt.",
     },
 }
 
@@ -215,6 +256,7 @@ def _page(
         "new_key": new_key,
         "new_hook": new_hook,
         "done": done,
+        "once": secrets.token_urlsafe(16),
     }
     page = render(
         request, "settings.html", context, page_words=WORDS, session=session, status=status
@@ -263,6 +305,7 @@ def create_key(
     csrf: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     scopes: Annotated[list[str] | None, Form()] = None,
+    once: Annotated[str, Form()] = "",
 ) -> Response:
     """Create an API key and show its secret in this response only."""
     session = poster(request, csrf, admin=True)
@@ -274,9 +317,12 @@ def create_key(
     errors = _key_errors(name.strip(), chosen, w)
     if errors:
         return _page(request, session, status=422, key_form=form, errors=errors)
+    if _sent(request).seen(once):
+        return _page(request, session, status=409, done=w["sent_before"])
     service = service_of(request)
     with service.store.write() as conn:
         token = keys.create_key(conn, name.strip(), chosen, service.clock())
+    _sent(request).add(once)
     # Rendered into the answer to this POST (not a redirect): the secret never sits in a
     # URL or in anything the browser could fetch again.
     new_key = {"name": name.strip(), "token": token, "scopes": sorted(set(chosen))}
@@ -357,6 +403,7 @@ def add_webhook(
     url: Annotated[str, Form()] = "",
     topics: Annotated[list[str] | None, Form()] = None,
     secret: Annotated[str, Form()] = "",
+    once: Annotated[str, Form()] = "",
 ) -> Response:
     """Subscribe a URL to topics with the REST API's rules; its secret is shown once."""
     session = poster(request, csrf, admin=True)
@@ -365,6 +412,8 @@ def add_webhook(
     w = words_of(request, WORDS)
     chosen = [x for x in topics or [] if x]
     form = {"url": url, "topics": chosen}
+    if _sent(request).seen(once):
+        return _page(request, session, status=409, done=w["sent_before"])
     service = service_of(request)
     try:
         with service.store.write() as conn:
@@ -372,6 +421,7 @@ def add_webhook(
     except ValueError as exc:
         errors = _hook_errors(str(exc), w, lang_of(request))
         return _page(request, session, status=422, hook_form=form, errors=errors)
+    _sent(request).add(once)
     service.scorer.forget_subscriptions()
     return _page(request, session, new_hook=created)
 
