@@ -79,6 +79,26 @@ def test_the_dashboard_speaks_german_and_works_from_the_keyboard(
     expect(page.locator("html")).to_have_attribute("lang", "de")
 
 
+def test_a_lead_is_marked_worked_with_the_keyboard_alone(running: Running, page: Page) -> None:
+    _sales_ready(running)
+    sign_in(page, running.base_url)
+    page.keyboard.press("Tab")  # the first stop is the skip link, on screen once focused
+    skip = page.get_by_role("link", name="Skip to the content")
+    expect(skip).to_be_focused()
+    box = skip.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["y"] >= 0, box
+    button = page.locator("tr[data-lead='L1']").get_by_role("button", name="Mark worked")
+    for _ in range(80):  # the nav, the language links, the lead's link, then its button
+        if button.evaluate("b => b === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(button).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Marked L1 as worked.")
+    tasks = running.admin.get("/v1/sla", params={"lead_id": "L1"}).json()["items"]
+    assert [t["status"] for t in tasks if t["stage"] == "SQL"] == ["met"]
+
+
 def test_forms_without_the_session_token_are_refused(running: Running, page: Page) -> None:
     _sales_ready(running)
     sign_in(page, running.base_url)
