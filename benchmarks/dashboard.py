@@ -87,6 +87,7 @@ def pages(api: httpx.Client, ui: httpx.Client) -> dict[str, str]:
         "sales queue": "/ui/queue",
         "leads": "/ui/leads",
         "lead search": "/ui/leads?q=L0004242",
+        "broad search": "/ui/leads?q=e",  # most leads match: capped count, best-scored shown
         "lead": f"/ui/leads/{best['lead_id']}",
         "accounts": "/ui/accounts",
         "account": f"/ui/accounts/{account['account_id']}",
