@@ -7,8 +7,8 @@ requests every page `--repeat` times after one warm-up request each. Lead pages 
 timed on their first view (`--repeat` different leads from across the score range, each opened
 once: nothing of theirs is cached yet), and a finished report's page after a channels report
 has run. The time is the whole HTTP round trip on 127.0.0.1, as a browser's navigation waits
-for it. Target: every page in
-under 300 ms. Results go to benchmarks/dashboard-results.json; docs/benchmarks.md records them.
+for it. Target: every page in under 300 ms. Results go to benchmarks/dashboard-results.json;
+docs/benchmarks.md records them.
 """
 
 from __future__ import annotations
@@ -53,13 +53,6 @@ def sign_in(base: str) -> httpx.Client:
     return client
 
 
-def csrf(client: httpx.Client, path: str) -> str:
-    """The form token on a page of the session."""
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert found is not None, path
-    return found.group(1)
-
-
 def finished_report(ui: httpx.Client) -> str:
     """The page of a channels report run from the dashboard, once it is done."""
     form = ui.get("/ui/reports").text
@@ -79,7 +72,7 @@ def finished_report(ui: httpx.Client) -> str:
 
 
 def pages(api: httpx.Client, ui: httpx.Client) -> dict[str, str]:
-    """Every page to time, with the ids of real records (the best lead, the largest account)."""
+    """Every page to time, with the ids of real records (the best lead, the top roll-up account)."""
     best = api.get("/v1/leads", params={"limit": 1, "sort": "-score"}).json()["items"][0]
     account = api.get("/v1/accounts", params={"limit": 1}).json()["items"][0]
     models = api.get("/v1/models").json()["items"]
