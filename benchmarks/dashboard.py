@@ -1,14 +1,14 @@
 """Dashboard benchmark (issue #7): every page with 100,000 leads in the store.
 
-Loads 100,000 generated leads with about 1,000,000 events into a fresh store (SQLite, then a
-local PostgreSQL server), publishes the 31-rule model so that every lead has a score, a
-ledger, history and SLA tasks, starts `leadscore serve`, signs in as a dashboard user and
-requests every page `--repeat` times after one warm-up request each. Lead pages are also
-timed on their first view (`--repeat` different leads from across the score range, each opened
-once: nothing of theirs is cached yet), and a finished report's page after a channels report
-has run. The time is the whole HTTP round trip on 127.0.0.1, as a browser's navigation waits
-for it. Target: every page in under 300 ms. Results go to benchmarks/dashboard-results.json;
-docs/benchmarks.md records them.
+Loads 100,000 generated leads with about 1,000,000 events and their won/lost outcomes into a
+fresh store (SQLite, then a local PostgreSQL server), publishes the 31-rule model so that every
+lead has a score, a ledger, history and SLA tasks, starts `leadscore serve`, signs in as a
+dashboard user and requests every page `--repeat` times after one warm-up request each. Lead
+pages are also timed on their first view (`--repeat` different leads from across the score
+range, each opened once: nothing of theirs is cached yet), and a finished report's page after a
+channels report has run. The time is the whole HTTP round trip on 127.0.0.1, as a browser's
+navigation waits for it. Target: every page in under 300 ms. Results go to
+benchmarks/dashboard-results.json; docs/benchmarks.md records them.
 """
 
 from __future__ import annotations
