@@ -36,6 +36,10 @@ COMMANDS = (
     "keys revoke",
     "users",
     "users add",
+    "users list",
+    "users password",
+    "users signout",
+    "users remove",
 )
 
 

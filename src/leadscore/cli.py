@@ -1308,6 +1308,79 @@ def users_add(
     console.print(f"created {'admin ' if admin else ''}user {username}", highlight=False)
 
 
+@users_app.command("list")
+def users_list(db: DbOpt = None) -> None:
+    """List dashboard users (never their passwords)."""
+    from leadscore.dashboard.auth import list_users
+    from leadscore.store.database import open_store
+
+    store = open_store(db)
+    try:
+        with store.read() as conn:
+            rows = list_users(conn, limit=None)
+    finally:
+        store.close()
+    table = Table("username", "admin", "created")
+    for r in rows:
+        table.add_row(str(r["username"]), "yes" if r["admin"] else "no", str(r["created_at"]))
+    console.print(table)
+
+
+UserArg = Annotated[str, typer.Argument(help="The user's username.")]
+
+
+@users_app.command("password")
+def users_password(username: UserArg, db: DbOpt = None) -> None:
+    """Set a user's password (asked for, or read from standard input); their sessions end."""
+    from leadscore.dashboard.auth import UserError, set_password
+    from leadscore.store.database import open_store
+
+    password = _password()
+    store = open_store(db)
+    try:
+        with store.write() as conn:
+            set_password(conn, username, password)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"new password for {username}; their sessions are ended", highlight=False)
+
+
+@users_app.command("signout")
+def users_signout(username: UserArg, db: DbOpt = None) -> None:
+    """End every dashboard session of a user, on every device (the password stays)."""
+    from leadscore.dashboard.auth import UserError, end_sessions
+    from leadscore.store.database import open_store
+
+    store = open_store(db)
+    try:
+        with store.write() as conn:
+            end_sessions(conn, username)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"every session of {username} is ended", highlight=False)
+
+
+@users_app.command("remove")
+def users_remove(username: UserArg, db: DbOpt = None) -> None:
+    """Delete a dashboard user; their sessions end. The last administrator cannot be removed."""
+    from leadscore.dashboard.auth import UserError, remove_user
+    from leadscore.store.database import open_store
+
+    store = open_store(db)
+    try:
+        with store.write() as conn:
+            remove_user(conn, username)
+    except UserError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"removed user {username}", highlight=False)
+
+
 keys_app = typer.Typer(help="API keys of the service: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

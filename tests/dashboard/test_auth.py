@@ -23,6 +23,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
+@pytest.fixture
+def any_store(database_url: str) -> Iterator[Store]:
+    """A store on SQLite and on PostgreSQL (booleans and RETURNING differ between them)."""
+    store = open_store(database_url)
+    yield store
+    store.close()
+
+
 def test_passwords_are_kept_only_as_salted_scrypt_hashes(store: Store) -> None:
     with store.write() as conn:
         auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
@@ -91,3 +99,69 @@ def test_csrf_tokens_belong_to_their_session() -> None:
     assert not auth.csrf_ok(key, "session-b", token)
     assert not auth.csrf_ok(key, "session-a", "")
     assert not auth.csrf_ok(key, None, token)
+
+
+def test_a_users_own_password_change_needs_the_current_one_and_ends_other_sessions(
+    any_store: Store,
+) -> None:
+    store = any_store
+    with store.write() as conn:
+        auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
+        key = auth.secret(conn)
+        user = auth.authenticate(conn, "maria", "correct horse battery")
+        assert user is not None
+        other = auth.session_cookie(key, user, NOW)
+    for current, new, field in (
+        ("wrong horse battery", "a brand new password", "current"),
+        ("correct horse battery", "short", "password"),
+        ("correct horse battery", "correct horse battery", "password"),
+    ):
+        with pytest.raises(auth.UserError) as caught, store.write() as conn:
+            auth.change_password(conn, user, current, new)
+        assert caught.value.field == field
+    with store.write() as conn:
+        assert auth.session_user(conn, key, other, NOW) == user  # the refusals changed nothing
+        changed = auth.change_password(conn, user, "correct horse battery", "a brand new password")
+        assert changed.generation == user.generation + 1
+        assert auth.session_user(conn, key, other, NOW) is None
+        fresh = auth.session_cookie(key, changed, NOW)
+        assert auth.session_user(conn, key, fresh, NOW) == changed
+        assert auth.authenticate(conn, "maria", "a brand new password") == changed
+
+
+def test_signing_out_everywhere_ends_every_session_but_keeps_the_password(store: Store) -> None:
+    with store.write() as conn:
+        auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
+        key = auth.secret(conn)
+        user = auth.authenticate(conn, "maria", "correct horse battery")
+        assert user is not None
+        cookies = [auth.session_cookie(key, user, NOW + timedelta(minutes=m)) for m in (0, 5)]
+        auth.end_sessions(conn, "maria")
+        later = NOW + timedelta(minutes=10)
+        assert [auth.session_user(conn, key, c, later) for c in cookies] == [None, None]
+        assert auth.authenticate(conn, "maria", "correct horse battery") is not None
+    with pytest.raises(auth.UserError, match="username: no user 'nobody'"), store.write() as c:
+        auth.end_sessions(c, "nobody")
+
+
+def test_a_removed_user_is_signed_out_and_the_last_admin_stays(any_store: Store) -> None:
+    store = any_store
+    with store.write() as conn:
+        auth.create_user(conn, "anna", "correct horse battery", admin=True, now=NOW)
+        auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
+        key = auth.secret(conn)
+        maria = auth.authenticate(conn, "maria", "correct horse battery")
+        assert maria is not None
+        cookie = auth.session_cookie(key, maria, NOW)
+        auth.remove_user(conn, "maria")
+        assert auth.session_user(conn, key, cookie, NOW) is None
+    last = "'anna' is the last administrator"
+    with pytest.raises(auth.UserError, match=last), store.write() as conn:
+        auth.remove_user(conn, "anna")
+    with pytest.raises(auth.UserError, match="no user 'maria'"), store.write() as conn:
+        auth.remove_user(conn, "maria")
+    with store.write() as conn:
+        auth.create_user(conn, "jonas", "correct horse battery", admin=True, now=NOW)
+        auth.remove_user(conn, "anna")  # another admin is left
+        listed = auth.list_users(conn, limit=None)
+    assert [(u["username"], u["admin"]) for u in listed] == [("jonas", True)]

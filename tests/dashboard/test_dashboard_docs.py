@@ -55,6 +55,8 @@ def test_the_guide_names_every_page_and_no_other() -> None:
         ("One address gets {} failures", auth.Throttle().limit * 4),
         ("valid for {} hours", auth.SESSION_HOURS),
         ("passwords have at least {} characters", auth.MIN_PASSWORD),
+        ("the new one (at least {} characters", auth.MIN_PASSWORD),
+        ("a failed sign-in: after {} within", auth.Throttle().limit),
         ("the {} most urgent are listed", queue.QUEUE_LIMIT),
         ("the {} rules that gave the lead the most points", SPELLED[TOP_REASONS]),
         ("{} to a page", leads.PAGE_SIZE),

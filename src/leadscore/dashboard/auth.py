@@ -2,9 +2,10 @@
 
 A session is a cookie `user.generation.issued.nonce.signature`, signed with HMAC-SHA256 under a
 secret the store keeps (created on first use), valid for `SESSION_HOURS`. Raising a user's
-generation (a new password) ends all their sessions. The CSRF token of a form is derived from
-the session's nonce, so it is worthless without the session cookie, and the cookie alone
-cannot post a form.
+generation (a new password, "sign out everywhere") ends all their sessions. The CSRF token of a
+form is derived from
+the session's nonce, so it is worthless without the session cookie, and the cookie alone cannot
+post a form.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -79,8 +80,7 @@ def create_user(
     """Store a new user; UserError names the field when the username or password will not do."""
     if not _USERNAME.fullmatch(username):
         raise UserError("username", "1 to 100 letters, digits and . _ @ - (no spaces)")
-    if len(password) < MIN_PASSWORD:
-        raise UserError("password", f"at least {MIN_PASSWORD} characters")
+    _check_password(password)
     taken = conn.execute(
         sa.select(t.dashboard_users.c.id).where(t.dashboard_users.c.username == username)
     ).first()
@@ -100,10 +100,14 @@ def create_user(
     return int(row.id)
 
 
-def set_password(conn: Connection, username: str, password: str) -> None:
-    """Give a user a new password, ending every session they have."""
+def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise UserError("password", f"at least {MIN_PASSWORD} characters")
+
+
+def set_password(conn: Connection, username: str, password: str) -> None:
+    """Give a user a new password, ending every session they have."""
+    _check_password(password)
     users = t.dashboard_users
     done = conn.execute(
         users.update()
@@ -112,6 +116,60 @@ def set_password(conn: Connection, username: str, password: str) -> None:
     )
     if done.rowcount == 0:
         raise UserError("username", f"no user {username!r}")
+
+
+def change_password(conn: Connection, user: User, current: str, new: str) -> User:
+    """A signed-in user's own new password, given the current one; every session ends, and the
+    user with the new generation (for a fresh session in this browser) is returned."""
+    row = conn.execute(
+        sa.select(t.dashboard_users.c.password_hash).where(t.dashboard_users.c.id == user.id)
+    ).first()
+    if row is None or not verify_password(current, row.password_hash):
+        raise UserError("current", "not the current password")
+    _check_password(new)
+    if new == current:
+        raise UserError("password", "the same as the current password")
+    users = t.dashboard_users
+    row = conn.execute(
+        users.update()
+        .where(users.c.id == user.id)
+        .values(password_hash=hash_password(new), generation=users.c.generation + 1)
+        .returning(users.c.generation)
+    ).one()
+    return User(user.id, user.username, user.admin, int(row.generation))
+
+
+def end_sessions(conn: Connection, username: str) -> None:
+    """Sign a user out everywhere: every session cookie issued so far stops working."""
+    users = t.dashboard_users
+    done = conn.execute(
+        users.update().where(users.c.username == username).values(generation=users.c.generation + 1)
+    )
+    if done.rowcount == 0:
+        raise UserError("username", f"no user {username!r}")
+
+
+def remove_user(conn: Connection, username: str) -> None:
+    """Delete a user (their sessions end with them); the last administrator stays."""
+    users = t.dashboard_users
+    row = conn.execute(sa.select(users.c.admin).where(users.c.username == username)).first()
+    if row is None:
+        raise UserError("username", f"no user {username!r}")
+    if row.admin:
+        admins = conn.execute(
+            sa.select(sa.func.count()).select_from(users).where(users.c.admin.is_(True))
+        ).scalar_one()
+        if admins <= 1:
+            raise UserError("username", f"{username!r} is the last administrator")
+    conn.execute(users.delete().where(users.c.username == username))
+
+
+def list_users(conn: Connection, limit: int | None) -> list[dict[str, Any]]:
+    """Who may sign in (never their password hashes), oldest first, at most `limit`."""
+    u = t.dashboard_users
+    query = sa.select(u.c.username, u.c.admin, u.c.created_at).order_by(u.c.id)
+    rows = conn.execute(query if limit is None else query.limit(limit)).mappings()
+    return [dict(r) for r in rows]
 
 
 def authenticate(conn: Connection, username: str, password: str) -> User | None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from leadscore.dashboard import accounts, leads, model, queue, reports, settings, signin
+from leadscore.dashboard import (
+    accounts,
+    leads,
+    model,
+    profile,
+    queue,
+    reports,
+    settings,
+    signin,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
@@ -14,4 +23,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     model.router,
     reports.router,
     settings.router,
+    profile.router,
 )

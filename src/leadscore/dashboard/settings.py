@@ -8,11 +8,11 @@ from collections import OrderedDict
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from leadscore.dashboard import auth
 from leadscore.dashboard.web import (
     Session,
     lang_of,
@@ -25,7 +25,6 @@ from leadscore.dashboard.web import (
 from leadscore.service import keys
 from leadscore.service import webhooks as wh
 from leadscore.service.routes.operations import KeyIn
-from leadscore.store import tables as t
 
 LOG_PAGE: Final = 50
 USERS_LIMIT: Final = 500
@@ -217,15 +216,6 @@ WORDS: Final = {
 }
 
 
-def dashboard_users(conn: sa.Connection) -> list[dict[str, Any]]:
-    """Who may sign in (never their password hashes), oldest first."""
-    u = t.dashboard_users
-    rows = conn.execute(
-        sa.select(u.c.username, u.c.admin, u.c.created_at).order_by(u.c.id).limit(USERS_LIMIT)
-    ).mappings()
-    return [dict(r) for r in rows]
-
-
 def _page(
     request: Request,
     session: Session,
@@ -242,7 +232,7 @@ def _page(
     with service.store.read() as conn:
         api_keys = keys.list_keys(conn)
         hooks = wh.list_webhooks(conn)
-        users = dashboard_users(conn)
+        users = auth.list_users(conn, USERS_LIMIT)
     context = {
         "page": "settings",
         "keys": api_keys,

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadscore.dashboard import auth
-from leadscore.dashboard.web import SESSION, poster, render, service_of, words_of
+from leadscore.dashboard.web import (
+    SESSION,
+    client_of,
+    poster,
+    render,
+    service_of,
+    set_session,
+    throttle_of,
+    words_of,
+)
 
 LOGIN_CSRF: Final = "ls_login"
 
@@ -31,14 +40,6 @@ def login_form(request: Request, next: str = "/ui/queue") -> HTMLResponse:
 def _safe_next(target: str) -> str:
     # only pages of the dashboard: never an absolute URL an attacker could send people to
     return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/queue"
-
-
-def _throttle(request: Request) -> auth.Throttle:
-    state = request.app.state
-    if not hasattr(state, "login_throttle"):
-        state.login_throttle = auth.Throttle()
-    throttle: auth.Throttle = state.login_throttle
-    return throttle
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -63,8 +64,8 @@ def login(
     if errors:
         return _form(request, next, username, errors, 422)
     name = username.strip()
-    throttle = _throttle(request)
-    client = request.client.host if request.client else "?"
+    throttle = throttle_of(request)
+    client = client_of(request)
     now = service.clock()
     wait = throttle.wait(name, client, now)
     if wait:
@@ -79,8 +80,7 @@ def login(
     throttle.succeeded(name, client)
     done = RedirectResponse(_safe_next(next), status_code=303)
     cookie = auth.session_cookie(key, user, now)
-    age = auth.SESSION_HOURS * 3600
-    done.set_cookie(SESSION, cookie, httponly=True, samesite="lax", path="/ui", max_age=age)
+    set_session(done, cookie)
     done.delete_cookie(LOGIN_CSRF, path="/ui")
     return done
 

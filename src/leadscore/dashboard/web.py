@@ -107,6 +107,26 @@ def signed_in(request: Request) -> Session | None:
     return Session(user, key, cookie)
 
 
+def throttle_of(request: Request) -> auth.Throttle:
+    """The failed-password counts of this service process (sign-in and password change)."""
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = auth.Throttle()
+    throttle: auth.Throttle = state.login_throttle
+    return throttle
+
+
+def client_of(request: Request) -> str:
+    """The address a request came from, as the throttle counts it."""
+    return request.client.host if request.client else "?"
+
+
+def set_session(response: Response, cookie: str) -> None:
+    """Give the browser a session cookie (only the dashboard's paths, never to scripts)."""
+    age = auth.SESSION_HOURS * 3600
+    response.set_cookie(SESSION, cookie, httponly=True, samesite="lax", path="/ui", max_age=age)
+
+
 def to_login(request: Request) -> RedirectResponse:
     """Send the browser to sign in, and back here afterwards."""
     target = quote(request.url.path)
