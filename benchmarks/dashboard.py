@@ -88,6 +88,7 @@ def pages(api: httpx.Client, ui: httpx.Client) -> dict[str, str]:
         "model version": f"/ui/model/{models[0]['id']}",
         "reports": "/ui/reports",
         "settings": "/ui/settings",
+        "your sign-in": "/ui/profile",
         "report run": finished_report(ui),
     }
 

@@ -3,9 +3,8 @@
 A session is a cookie `user.generation.issued.nonce.signature`, signed with HMAC-SHA256 under a
 secret the store keeps (created on first use), valid for `SESSION_HOURS`. Raising a user's
 generation (a new password, "sign out everywhere") ends all their sessions. The CSRF token of a
-form is derived from
-the session's nonce, so it is worthless without the session cookie, and the cookie alone cannot
-post a form.
+form is derived from the session's nonce, so it is worthless without the session cookie, and the
+cookie alone cannot post a form.
 """
 
 from __future__ import annotations
