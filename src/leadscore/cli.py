@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from leadscore import api
 from leadscore.errors import LeadscoreError
 from leadscore.model import load_model
 from leadscore.model.scoring import ScoringModel
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 app = typer.Typer(
     help="leadscore: lead scoring with readable models and explained points.",
@@ -1329,56 +1332,47 @@ def users_list(db: DbOpt = None) -> None:
 UserArg = Annotated[str, typer.Argument(help="The user's username.")]
 
 
-@users_app.command("password")
-def users_password(username: UserArg, db: DbOpt = None) -> None:
-    """Set a user's password (asked for, or read from standard input); their sessions end."""
-    from leadscore.dashboard.auth import UserError, set_password
+def _change_user(db: str | None, change: Callable[[Connection], None], done: str) -> None:
+    """Run one change to dashboard users in a write transaction; a UserError exits with 2."""
+    from leadscore.dashboard.auth import UserError
     from leadscore.store.database import open_store
 
-    password = _password()
     store = open_store(db)
     try:
         with store.write() as conn:
-            set_password(conn, username, password)
+            change(conn)
     except UserError as exc:
         raise _fail(str(exc)) from None
     finally:
         store.close()
-    console.print(f"new password for {username}; their sessions are ended", highlight=False)
+    console.print(done, highlight=False)
+
+
+@users_app.command("password")
+def users_password(username: UserArg, db: DbOpt = None) -> None:
+    """Set a user's password (asked for, or read from standard input); their sessions end."""
+    from leadscore.dashboard.auth import set_password
+
+    password = _password()
+    done = f"new password for {username}; their sessions are ended"
+    _change_user(db, lambda conn: set_password(conn, username, password), done)
 
 
 @users_app.command("signout")
 def users_signout(username: UserArg, db: DbOpt = None) -> None:
     """End every dashboard session of a user, on every device (the password stays)."""
-    from leadscore.dashboard.auth import UserError, end_sessions
-    from leadscore.store.database import open_store
+    from leadscore.dashboard.auth import end_sessions
 
-    store = open_store(db)
-    try:
-        with store.write() as conn:
-            end_sessions(conn, username)
-    except UserError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
-    console.print(f"every session of {username} is ended", highlight=False)
+    done = f"every session of {username} is ended"
+    _change_user(db, lambda conn: end_sessions(conn, username), done)
 
 
 @users_app.command("remove")
 def users_remove(username: UserArg, db: DbOpt = None) -> None:
     """Delete a dashboard user; their sessions end. The last administrator cannot be removed."""
-    from leadscore.dashboard.auth import UserError, remove_user
-    from leadscore.store.database import open_store
+    from leadscore.dashboard.auth import remove_user
 
-    store = open_store(db)
-    try:
-        with store.write() as conn:
-            remove_user(conn, username)
-    except UserError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
-    console.print(f"removed user {username}", highlight=False)
+    _change_user(db, lambda conn: remove_user(conn, username), f"removed user {username}")
 
 
 keys_app = typer.Typer(help="API keys of the service: create, list, revoke.", no_args_is_help=True)
