@@ -9,15 +9,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadscore.dashboard import auth
 from leadscore.dashboard.web import (
-    SESSION,
     Session,
     client_of,
     poster,
     render,
     service_of,
     set_session,
+    signed_out,
     throttle_of,
     viewer,
+    wait_minutes,
     words_of,
 )
 
@@ -36,7 +37,6 @@ WORDS: Final = {
         "password_rules": "At least {n} characters.",
         "password_changed": "Your password is changed. Every other session of yours is signed out.",
         "not_current": "This is not your current password.",
-        "too_short": "At least {n} characters.",
         "same_password": "The new password is the same as the current one.",
         "mismatch": "The two new passwords differ.",
         "guessed": "Too many wrong passwords; try again in {minutes} min.",
@@ -56,7 +56,6 @@ WORDS: Final = {
         "password_rules": "Mindestens {n} Zeichen.",
         "password_changed": "Ihr Passwort ist geändert. Alle anderen Sitzungen sind abgemeldet.",
         "not_current": "Das ist nicht Ihr aktuelles Passwort.",
-        "too_short": "Mindestens {n} Zeichen.",
         "same_password": "Das neue Passwort ist dasselbe wie das aktuelle.",
         "mismatch": "Die beiden neuen Passwörter unterscheiden sich.",
         "guessed": "Zu viele falsche Passwörter; in {minutes} min erneut versuchen.",
@@ -67,7 +66,7 @@ WORDS: Final = {
     },
 }
 
-# auth's field names → the form's, and its messages → the page's words
+# auth's field names → the form's
 _FIELDS: Final = {"current": "current", "password": "new"}
 
 
@@ -106,7 +105,7 @@ def _new_password_errors(current: str, new: str, again: str, w: dict[str, str]) 
     if not current:
         errors["current"] = f"{w['current_password']}: {w['required']}"
     if len(new) < auth.MIN_PASSWORD:
-        errors["new"] = w["too_short"].format(n=auth.MIN_PASSWORD)
+        errors["new"] = w["password_rules"].format(n=auth.MIN_PASSWORD)
     elif new == current:
         errors["new"] = w["same_password"]
     elif again != new:
@@ -136,7 +135,7 @@ def change_password(
     name = session.user.username
     wait = throttle.wait(name, client, now)
     if wait:
-        message = w["guessed"].format(minutes=max(1, -(-wait // 60)))
+        message = w["guessed"].format(minutes=wait_minutes(wait))
         return _page(request, session, errors={"current": message}, status=429)
     try:
         with service.store.write() as conn:
@@ -162,6 +161,4 @@ def sign_out_everywhere(request: Request, csrf: Annotated[str, Form()] = "") -> 
         return session
     with service_of(request).store.write() as conn:
         auth.end_sessions(conn, session.user.username)
-    done = RedirectResponse("/ui/login", status_code=303)
-    done.delete_cookie(SESSION, path="/ui")
-    return done
+    return signed_out()

@@ -10,13 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadscore.dashboard import auth
 from leadscore.dashboard.web import (
-    SESSION,
     client_of,
     poster,
     render,
     service_of,
     set_session,
+    signed_out,
     throttle_of,
+    wait_minutes,
     words_of,
 )
 
@@ -69,7 +70,7 @@ def login(
     now = service.clock()
     wait = throttle.wait(name, client, now)
     if wait:
-        message = w["throttled"].format(minutes=max(1, -(-wait // 60)))
+        message = w["throttled"].format(minutes=wait_minutes(wait))
         return _form(request, next, username, {"form": message}, 429)
     with service.store.write() as conn:
         user = auth.authenticate(conn, name, password)
@@ -107,6 +108,4 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     session = poster(request, csrf)
     if isinstance(session, Response):
         return session
-    done = RedirectResponse("/ui/login", status_code=303)
-    done.delete_cookie(SESSION, path="/ui")
-    return done
+    return signed_out()

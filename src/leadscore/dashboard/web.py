@@ -116,6 +116,18 @@ def throttle_of(request: Request) -> auth.Throttle:
     return throttle
 
 
+def wait_minutes(seconds: int) -> int:
+    """A throttle's wait as the whole minutes a form tells (at least one)."""
+    return max(1, -(-seconds // 60))
+
+
+def signed_out() -> RedirectResponse:
+    """The answer that removes this browser's session and shows the sign-in form."""
+    done = RedirectResponse("/ui/login", status_code=303)
+    done.delete_cookie(SESSION, path="/ui")
+    return done
+
+
 def client_of(request: Request) -> str:
     """The address a request came from, as the throttle counts it."""
     return request.client.host if request.client else "?"
