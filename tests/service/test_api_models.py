@@ -3,6 +3,7 @@ publishing as a background job that rescores every lead, rollback, versions on e
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -126,3 +127,37 @@ def test_the_score_card_ledger_sums_to_the_stored_score(running: Running) -> Non
         assert card["ledger_sum"] == card["score"]["total"]
         assert card["model"]["version"] == card["score"]["model_version"] == "1.0"
         assert any(line["label"] == "Entscheider" for line in card["ledger"]) == (lead != "L02")
+
+
+# --- hostile uploads ---------------------------------------------------------------------------
+
+
+def test_hostile_yaml_uploads_are_refused_with_4xx_and_the_server_stays_responsive(
+    running: Running,
+) -> None:
+    bomb = 'name: m\nversion: "1"\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n'
+    previous = "a"
+    for name in "bcdefghi":
+        bomb += f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]\n"
+        previous = name
+    started = time.monotonic()
+    r = running.admin.post("/v1/models", content=bomb, headers=YAML)
+    assert r.status_code == 422, r.text
+    assert time.monotonic() - started < 10
+    assert r.json()["detail"].startswith("<upload>:3: ") and "values" in r.json()["detail"]
+
+    deep = 'name: m\nversion: "1"\nfit: ' + "[" * 1000 + "]" * 1000 + "\n"
+    r = running.admin.post("/v1/models", content=deep, headers=YAML)
+    assert r.status_code == 422, r.text  # was a 500 (RecursionError)
+    assert (
+        r.json()["detail"] == "<upload>:3: nested more than 64 levels deep; a model needs far fewer"
+    )
+
+    # over the model's limit, under the service's body limit: the loader's 413
+    big = STARTER + "# " + "x" * 1_100_000 + "\n"
+    r = running.admin.post("/v1/models", content=big, headers=YAML)
+    assert r.status_code == 413, r.text
+    assert "more than the 1,048,576 bytes a model may have" in r.json()["detail"]
+
+    assert running.admin.get("/v1/models").json()["items"] == []
+    assert running.admin.post("/v1/models", content=STARTER, headers=YAML).status_code == 201

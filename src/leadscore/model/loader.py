@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,12 @@ from leadscore.model.scoring import ScoringModel
 Loc = tuple[str | int, ...]
 
 _MERGE = "tag:yaml.org,2002:merge"
+# Bounds on what one model file may cost to read. The shipped models are 4-12 kB, at most 10
+# levels deep and at most 539 values; the bounds are far above that and far below what stalls a
+# server (a 469-byte YAML "billion laughs" expands to a billion values through its aliases).
+MAX_MODEL_BYTES = 1_048_576
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
 _AS_WRITTEN_TAGS = (
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
@@ -24,14 +31,43 @@ _AS_WRITTEN_TAGS = (
 )
 
 
+class ModelTooLarge(ModelError):
+    """A model file over MAX_MODEL_BYTES (the service answers 413)."""
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark | None) -> None:
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than MAX_DEPTH before it recurses into it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # PyYAML composes recursively: 1,000 levels end in a RecursionError, not an error here.
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 class _Builder:
     """Builds Python data from a YAML node tree, remembering the line of every path."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, budget: list[int] | None = None) -> None:
         self.source = source
         self.lines: dict[Loc, int] = {}
         self._scalars = SafeConstructor()
         self._open: set[int] = set()
+        # values still to build, shared with the builders of merged mappings
+        self._budget = budget if budget is not None else [MAX_VALUES]
 
     def fail(self, node: yaml.Node, path: Loc, message: str) -> ModelError:
         """A ModelError at `node`'s line."""
@@ -41,6 +77,21 @@ class _Builder:
         """The data of `node`, found at `path`."""
         if id(node) in self._open:
             raise self.fail(node, path, "an alias refers to a node that contains it")
+        self._budget[0] -= 1
+        if self._budget[0] < 0:
+            # an alias repeats the whole of what it refers to, every time it is used
+            raise self.fail(
+                node,
+                path,
+                f"the model expands to more than {MAX_VALUES:,} values (YAML aliases `*name` "
+                "repeat what they refer to); a model needs far fewer",
+            )
+        if len(path) > MAX_DEPTH:
+            raise self.fail(
+                node,
+                path[:MAX_DEPTH],
+                f"nested more than {MAX_DEPTH} levels deep (through aliases)",
+            )
         self.lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             self._open.add(id(node))
@@ -91,7 +142,7 @@ class _Builder:
             for src in sources:
                 if not isinstance(src, yaml.MappingNode):
                     raise self.fail(src, (*path, "<<"), "`<<` merges mappings only")
-                inner = _Builder(self.source)
+                inner = _Builder(self.source, self._budget)
                 inner._open = self._open
                 merged = inner.build(src, path)
                 for key, value in merged.items():
@@ -167,8 +218,15 @@ def _expected(error: Any) -> tuple[str, str]:
 
 def parse_model(text: str, source: str = "<model>") -> ScoringModel:
     """Parse and validate a model from YAML text; `source` names it in errors."""
+    _check_size(len(text.encode("utf-8", "surrogatepass")), source)
+    loader = _BoundedLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+    except _TooDeep as exc:
+        line = f":{exc.mark.line + 1}" if exc.mark is not None else ""
+        raise ModelError(
+            f"{source}{line}: nested more than {MAX_DEPTH} levels deep; a model needs far fewer"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         position = getattr(exc, "position", None)
@@ -181,6 +239,8 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
             where = source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ModelError(f"{where}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
     builder = _Builder(source)
     data = builder.build(node, ()) if node is not None else None
     if data is None:
@@ -237,11 +297,22 @@ def _literal(text: str) -> str | int:
     return value if isinstance(value, str | int) else text
 
 
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_MODEL_BYTES:
+        raise ModelTooLarge(
+            f"{source}: the model is {size:,} bytes, more than the {MAX_MODEL_BYTES:,} bytes a "
+            "model may have"
+        )
+
+
 def load_model(path: str | Path) -> ScoringModel:
     """Load and validate a model file."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            raw = f.read(MAX_MODEL_BYTES + 1)  # not the whole of a huge (or endless) file
+            if len(raw) > MAX_MODEL_BYTES:
+                _check_size(max(os.fstat(f.fileno()).st_size, len(raw)), str(p))
     except FileNotFoundError:
         raise ModelError(f"{p}: no such model file") from None
     except OSError as exc:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Query
 
 from leadscore.errors import ModelError
 from leadscore.learn.predictive import ArtefactError
+from leadscore.model.loader import ModelTooLarge, parse_model
 from leadscore.service import registry
 from leadscore.service.deps import Admin, ServiceDep
 from leadscore.service.preview import preview as preview_changes
@@ -36,11 +37,15 @@ def _model_or_404(conn: sa.Connection, model_id: int) -> dict[str, Any]:
 def upload_model(source: YamlBody, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """Store a model as a draft after validating it; errors name line and field."""
     try:
+        # checked before the write lock is taken: a slow upload must not hold up ingest
+        parse_model(source, "<upload>")
         with service.store.write() as conn:
             model_id = registry.add_draft(conn, source, service.clock())
             # a hybrid model's artefact must load now, not when it is published
             service.scorer.registry.load(conn, model_id)
             row = _model_or_404(conn, model_id)
+    except ModelTooLarge as exc:
+        raise HTTPException(413, str(exc)) from exc
     except (ModelError, ArtefactError) as exc:
         raise HTTPException(422, str(exc)) from exc
     row.pop("source")
