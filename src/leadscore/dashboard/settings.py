@@ -370,8 +370,6 @@ def revoke_key(request: Request, key_id: int, csrf: Annotated[str, Form()] = "")
     if not revoked or key is None:
         w = words_of(request, WORDS)
         return _confirm(request, session, {"missing": w["unknown_key"].format(id=key_id)}, 404)
-    # The API caches verified keys; forget them so the revoked one fails at once.
-    service.keys.clear()
     return RedirectResponse("/ui/settings?" + urlencode({"revoked": key["name"]}), status_code=303)
 
 

@@ -15,7 +15,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.service import registry
 from leadscore.service.clock import Clock, utc_now
-from leadscore.service.keys import ApiKey
 from leadscore.service.preview import Previews
 from leadscore.service.scoring import Scorer
 from leadscore.service.webhooks import Deliverer
@@ -57,7 +56,6 @@ class Service:
             base_delay=settings.webhook_base_delay,
             max_attempts=settings.webhook_max_attempts,
         )
-        self.keys: dict[str, ApiKey] = {}  # verified tokens; cleared when a key is revoked
         self.started = False
 
     def active_model_id(self) -> int | None:
@@ -202,6 +200,7 @@ def create_app(
     from fastapi.staticfiles import StaticFiles
 
     from leadscore.dashboard import routes as dashboard
+    from leadscore.dashboard.security import SecurityHeaders
     from leadscore.dashboard.web import STATIC
     from leadscore.service.routes import (
         evaluate,
@@ -241,4 +240,7 @@ def create_app(
         app.include_router(page)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    # outermost, so that every answer carries them, the limits' refusals too
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(SecurityHeaders, docs=docs)
     return app

@@ -48,15 +48,14 @@ def require(scope: str) -> Any:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         service = get_service(request)
-        key = service.keys.get(token)
+        # Looked up in the store on every request (one indexed read): a key revoked by any
+        # process, e.g. `leadscore keys revoke`, fails at once; a cache per process would not.
+        with service.store.read() as conn:
+            key = verify(conn, token)
         if key is None:
-            with service.store.read() as conn:
-                key = verify(conn, token)
-            if key is None:
-                raise HTTPException(
-                    401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-                )
-            service.keys[token] = key
+            raise HTTPException(
+                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+            )
         if not key.allows(scope):
             raise HTTPException(403, f"this API key lacks the '{scope}' scope")
         return key

@@ -51,7 +51,6 @@ def revoke_key(key_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
     with service.store.write() as conn:
         if not keys.revoke(conn, key_id, service.clock()):
             raise HTTPException(404, f"no active key {key_id}")
-    service.keys.clear()
     return {"id": key_id, "revoked": True}
 
 
