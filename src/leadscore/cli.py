@@ -863,10 +863,13 @@ def channels(
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     import csv
 
+    from leadscore.io.formulas import safe_rows
+
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
-        writer.writerows(rows)
+        # a spreadsheet opens it: no text cell may run as a formula
+        writer.writerows(safe_rows(rows))
 
 
 @app.command()

@@ -20,6 +20,7 @@ import duckdb
 import ibis
 
 from leadscore.errors import DataError
+from leadscore.io.formulas import safe_table
 from leadscore.schema import TABLES, ColumnType, Dataset, Rejection
 
 if TYPE_CHECKING:
@@ -844,7 +845,8 @@ def write_table(table: ibis.Table, path: Path) -> None:
         if suffix == ".parquet":
             table.to_parquet(path)
         elif suffix == ".csv":
-            table.to_csv(path)
+            # a spreadsheet opens it: no text cell may run as a formula (leadscore.io.formulas)
+            safe_table(table).to_csv(path)
         else:
             _write_jsonl(table, path)
     except duckdb.Error as exc:
