@@ -1245,6 +1245,15 @@ def serve(
             "(default: the --model file's folder, else the current one).",
         ),
     ] = None,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            envvar="LEADSCORE_FORWARDED_ALLOW_IPS",
+            help="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed "
+            "(comma-separated IPs or networks, * for any); none by default.",
+        ),
+    ] = "",
 ) -> None:
     """Run the scoring service: REST API, Segment-compatible tracking, webhooks (docs at /docs)."""
     import uvicorn
@@ -1274,7 +1283,17 @@ def serve(
     except LeadscoreError as exc:
         raise _fail(str(exc)) from exc
     err.print(f"leadscore serving on http://{host}:{port} (API docs at /docs)", highlight=False)
-    uvicorn.run(fastapi_app, host=host, port=port, log_level="warning")
+    # Forwarded headers only from proxies named: otherwise anyone (even on 127.0.0.1) could
+    # pick the address the sign-in throttle counts, or claim HTTPS.
+    trusted = forwarded_allow_ips.strip()
+    uvicorn.run(
+        fastapi_app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or "",
+    )
 
 
 users_app = typer.Typer(help="People who sign in to the dashboard.", no_args_is_help=True)
