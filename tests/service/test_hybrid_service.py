@@ -145,7 +145,8 @@ def test_stored_scores_read_the_predicted_probability(
 ) -> None:
     # the batch path with the same artefact, as of the service's instant
     path = tmp_path / "hybrid.yaml"
-    path.write_text(HYBRID.replace(f"artefact: {ARTEFACT}", f"artefact: {artefacts / ARTEFACT}"))
+    path.write_text(HYBRID)
+    shutil.copyfile(artefacts / ARTEFACT, tmp_path / ARTEFACT)  # the same file, next to the model
     batch = api.score(load_model(path), data, T0)
     rows = batch.table.order_by("lead_id").to_pyarrow().to_pylist()
     # ten leads of each band of the predicted probability
@@ -225,21 +226,42 @@ def test_an_artefact_that_cannot_be_loaded_is_refused_at_upload(
     assert f"{artefacts / 'nowhere.joblib'}: no such predictive model file" in detail
     assert running.admin.get("/v1/models").json() == {"active": None, "items": []}
 
-    (tmp_path / "garbage.joblib").write_text("not a model\n")
-    garbage = HYBRID.replace(f"artefact: {ARTEFACT}", f"artefact: {tmp_path / 'garbage.joblib'}")
+    # a file that is no artefact: refused without a word of its content
+    (artefacts / "garbage.joblib").write_text("postgresql://leadscore:s3cret@db/leadscore\n")
+    garbage = HYBRID.replace(f"artefact: {ARTEFACT}", "artefact: garbage.joblib")
     r = running.admin.post(
         "/v1/models", content=garbage, headers={"content-type": "application/yaml"}
     )
     assert r.status_code == 422, r.text
     assert "garbage.joblib" in r.json()["detail"]
     assert "not a leadscore predictive model" in r.json()["detail"]
+    assert "s3cret" not in r.json()["detail"] and "postgresql" not in r.json()["detail"]
     assert running.admin.get("/v1/models").json()["items"] == []
 
-    # an absolute path is taken as it is, outside the --artefacts folder too
+    # an artefact outside the --artefacts folder is never loaded (unpickling runs code):
+    # absolute paths, `..` and symbolic links that lead out are refused
     shutil.copyfile(artefacts / ARTEFACT, tmp_path / "elsewhere.joblib")
-    absolute = HYBRID.replace(f"artefact: {ARTEFACT}", f"artefact: {tmp_path / 'elsewhere.joblib'}")
+    (artefacts / "link.joblib").symlink_to(tmp_path / "elsewhere.joblib")
+    for path in (tmp_path / "elsewhere.joblib", f"../{tmp_path.name}/elsewhere.joblib"):
+        outside = HYBRID.replace(f"artefact: {ARTEFACT}", f"artefact: {path}")
+        r = running.admin.post(
+            "/v1/models", content=outside, headers={"content-type": "application/yaml"}
+        )
+        assert r.status_code == 422, r.text
+        assert "must be a path inside the artefacts folder" in r.json()["detail"]
+    linked = HYBRID.replace(f"artefact: {ARTEFACT}", "artefact: link.joblib")
     r = running.admin.post(
-        "/v1/models", content=absolute, headers={"content-type": "application/yaml"}
+        "/v1/models", content=linked, headers={"content-type": "application/yaml"}
+    )
+    assert r.status_code == 422, r.text
+    assert "leads outside the artefacts folder" in r.json()["detail"]
+    assert running.admin.get("/v1/models").json()["items"] == []
+    # inside the folder, in a subfolder too, is fine
+    (artefacts / "sub").mkdir(exist_ok=True)
+    shutil.copyfile(artefacts / ARTEFACT, artefacts / "sub" / ARTEFACT)
+    inside = HYBRID.replace(f"artefact: {ARTEFACT}", f"artefact: sub/{ARTEFACT}")
+    r = running.admin.post(
+        "/v1/models", content=inside, headers={"content-type": "application/yaml"}
     )
     assert r.status_code == 201, r.text
     assert [m["status"] for m in running.admin.get("/v1/models").json()["items"]] == ["draft"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from leadscore.io.readers import arrow_table
-from leadscore.learn.predictive import Predictor, load, predict
+from leadscore.learn.predictive import ArtefactError, Predictor, load, predict
 from leadscore.model.scoring import ScoringModel
 from leadscore.schema import Dataset
 
@@ -32,9 +32,12 @@ def artefact_path(model: ScoringModel, base: Path | None = None) -> Path | None:
     if model.prediction is None:
         return None
     path = Path(model.prediction.artefact)
-    if not path.is_absolute() and base is not None:
-        path = base / path
-    return path
+    if path.is_absolute():
+        return path  # only load_model writes one, once it has confined it to the model's folder
+    try:
+        return model.prediction.inside(base if base is not None else Path.cwd())
+    except ValueError as exc:
+        raise ArtefactError(str(exc)) from None
 
 
 def predictor_for(model: ScoringModel, base: Path | None = None) -> Predictor | None:

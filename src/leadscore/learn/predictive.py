@@ -636,7 +636,12 @@ def load(path: Path) -> Predictor:
     try:
         found = joblib.load(path)
     except Exception as exc:  # any unpickling failure means "not ours"
-        raise ArtefactError(f"{path}: not a leadscore predictive model ({exc})") from None
+        # The reason only by its kind: unpickling errors quote the file's bytes, which may be
+        # anyone's secrets (a settings file named as an artefact).
+        raise ArtefactError(
+            f"{path}: not a leadscore predictive model (it cannot be read as one: "
+            f"{type(exc).__name__})"
+        ) from None
     if not isinstance(found, Predictor):
         raise ArtefactError(f"{path}: not a leadscore predictive model")
     if found.format != FORMAT:

@@ -211,7 +211,8 @@ def _expected(error: Any) -> tuple[str, str]:
             return "a value is missing here", ""
         return "required key is missing", ""
     given = error.get("input")
-    if error["type"] not in ("value_error", "condition") and not isinstance(given, dict | list):
+    shown = ("value_error", "condition", "unknown_key")
+    if error["type"] not in shown and not isinstance(given, dict | list):
         return msg, f" (got {given!r})"
     return msg, ""
 
@@ -219,8 +220,9 @@ def _expected(error: Any) -> tuple[str, str]:
 def parse_model(text: str, source: str = "<model>") -> ScoringModel:
     """Parse and validate a model from YAML text; `source` names it in errors."""
     _check_size(len(text.encode("utf-8", "surrogatepass")), source)
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)  # reads the first characters, which may be invalid
         node = loader.get_single_node()
     except _TooDeep as exc:
         line = f":{exc.mark.line + 1}" if exc.mark is not None else ""
@@ -240,7 +242,8 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ModelError(f"{where}: not valid YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     builder = _Builder(source)
     data = builder.build(node, ()) if node is not None else None
     if data is None:
@@ -260,9 +263,12 @@ def parse_model(text: str, source: str = "<model>") -> ScoringModel:
 def _report(exc: ValidationError, lines: dict[Loc, int], source: str) -> str:
     """One `file:line: field: message` per problem; a union's alternatives as one line."""
     found: dict[tuple[str, Loc], tuple[list[str], str]] = {}
+    problems = []
     for error in exc.errors():
-        loc = _clean_loc(error["loc"])
         msg, got = _expected(error)
+        # the checks across the model give all their problems in one message, a line each
+        problems += [(_clean_loc(error["loc"]), line, got) for line in msg.split("\n")]
+    for loc, msg, got in problems:
         unknown = re.match(r"unknown key (.+?); expected", msg)
         inside = re.match(r"((?:[A-Za-z_]\w*|\[\d+\])(?:\.[A-Za-z_]\w*|\[\d+\])*): (.*)", msg)
         if unknown:
@@ -325,9 +331,12 @@ def load_model(path: str | Path) -> ScoringModel:
             f"{p}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
         ) from None
     model = parse_model(text, str(p))
-    if model.prediction is not None and not Path(model.prediction.artefact).is_absolute():
+    if model.prediction is not None:
         # the artefact travels with the model file, wherever the command is run from
-        where = str(p.parent.resolve() / model.prediction.artefact)
-        prediction = model.prediction.model_copy(update={"artefact": where})
+        try:
+            where = model.prediction.inside(p.parent)
+        except ValueError as exc:
+            raise ModelError(f"{p}: {exc}") from None
+        prediction = model.prediction.model_copy(update={"artefact": str(where)})
         model = model.model_copy(update={"prediction": prediction})
     return model

@@ -6,7 +6,9 @@ Points are given with at most two decimals; the engine works in hundredths of a 
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
+from pathlib import Path, PureWindowsPath
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -248,6 +250,25 @@ class BehaviourRule(EventMatch):
     def cap_cents(self) -> int | None:
         """The max_points cap in hundredths."""
         return None if self.max_points is None else _cents(self.max_points)
+
+    @model_validator(mode="after")
+    def _first_time_only(self) -> BehaviourRule:
+        # `repeatable: false` is "the first time only": a key that says otherwise would be
+        # silently overruled (or, for `keep`, overrule it), so it is refused instead.
+        if self.repeatable:
+            return self
+        if self.keep == "latest":
+            raise ValueError(
+                "`keep: latest` contradicts `repeatable: false`, which counts only the lead's "
+                "first matching event; to count only the newest one, write `max_count: 1` "
+                "instead of `repeatable: false`"
+            )
+        if self.max_count is not None and self.max_count > 1:
+            raise ValueError(
+                f"`max_count: {self.max_count}` has no effect with `repeatable: false`, which "
+                "counts one event; leave out one of them"
+            )
+        return self
 
     @property
     def order(self) -> Literal["latest", "earliest"]:
@@ -497,8 +518,8 @@ class Prediction(Strict):
     artefact: str = Field(
         min_length=1,
         description=(
-            "The file `leadscore train` wrote; a relative path is relative to the model file "
-            "(in the service: to its --artefacts directory)."
+            "The file `leadscore train` wrote, as a path inside the model file's folder "
+            "(in the service: inside its --artefacts folder); no absolute path, no `..`."
         ),
     )
     field: str = Field(
@@ -506,6 +527,35 @@ class Prediction(Strict):
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Lead field the probability of winning (0 to 1) is written to.",
     )
+
+    @field_validator("artefact")
+    @classmethod
+    def _inside_the_folder(cls, value: str) -> str:
+        # The artefact is unpickled, which runs code: it may only come from the one folder
+        # its operators trust, whoever wrote the model.
+        parts = re.split(r"[/\\]", value)
+        if (
+            value.startswith(("/", "\\"))
+            or PureWindowsPath(value).drive
+            or ".." in parts
+            or any(ord(c) < 32 for c in value)
+        ):
+            raise ValueError(
+                f"{value!r}: the artefact must be a path inside the artefacts folder (the "
+                "model file's folder, or `serve --artefacts`): relative, without `..`"
+            )
+        return value
+
+    def inside(self, folder: Path) -> Path:
+        """The artefact's real path in `folder`; ValueError if a symbolic link leads outside."""
+        root = folder.resolve()
+        path = (root / self.artefact).resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(
+                f"prediction.artefact: {self.artefact!r} leads outside the artefacts folder "
+                f"{str(root)!r} (through a symbolic link)"
+            )
+        return path
 
 
 class ScoringModel(Strict):
@@ -538,6 +588,14 @@ class ScoringModel(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringModel:
+        # One problem a line, every one of them: the loader splits them again.
+        problems = self._problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _problems(self) -> list[str]:
+        out: list[str] = []
         names: dict[str, str] = {}
         groups: list[tuple[str, list[Named]]] = [
             ("fit.rules", list(self.fit.rules)),
@@ -549,42 +607,41 @@ class ScoringModel(Strict):
         for where, items in groups:
             for i, item in enumerate(items):
                 if item.name in names:
-                    raise ValueError(
+                    out.append(
                         f"{where}[{i}].name: duplicate name {item.name!r}, already used at "
                         f"{names[item.name]}"
                     )
-                names[item.name] = f"{where}[{i}]"
+                else:
+                    names[item.name] = f"{where}[{i}]"
         behaviour_names = {r.name for r in self.behaviour.rules}
         for i, v in enumerate(self.behaviour.velocity):
             for j, step in enumerate(v.steps):
                 if step not in behaviour_names:
-                    raise ValueError(
+                    out.append(
                         f"behaviour.velocity[{i}].steps[{j}]: step {step!r} is not a behaviour "
                         f"rule (known: {', '.join(sorted(behaviour_names)) or 'none'})"
                     )
-                if step in v.steps[:j]:
-                    raise ValueError(
-                        f"behaviour.velocity[{i}].steps[{j}]: step {step!r} is named twice"
-                    )
+                elif step in v.steps[:j]:
+                    out.append(f"behaviour.velocity[{i}].steps[{j}]: step {step!r} is named twice")
         for i, rule in enumerate(self.fit.rules):
             if self.tiers is not None:
                 if rule.tier is None:
-                    raise ValueError(
+                    out.append(
                         f"fit.rules[{i}]: rule {rule.name!r}: tiered models need "
                         "`tier: persona` or `tier: factor`"
                     )
                 if rule.points is not None:
-                    raise ValueError(
+                    out.append(
                         f"fit.rules[{i}].points: rule {rule.name!r}: in tiered models the tier "
                         "sets the points; leave out `points`"
                     )
             else:
                 if rule.tier is not None:
-                    raise ValueError(
+                    out.append(
                         f"fit.rules[{i}].tier: rule {rule.name!r}: `tier` needs a `tiers` section"
                     )
                 if rule.points is None:
-                    raise ValueError(f"fit.rules[{i}]: rule {rule.name!r}: `points` is required")
+                    out.append(f"fit.rules[{i}]: rule {rule.name!r}: `points` is required")
         # A routing test on a grade or level the model never gives can never hold: a typo.
         known = {
             "grade": [g.grade for g in self.fit.grades],
@@ -594,11 +651,11 @@ class ScoringModel(Strict):
             for key, allowed in known.items():
                 for j, value in enumerate(getattr(entry.when, key) or []):
                     if value not in allowed:
-                        raise ValueError(
+                        out.append(
                             f"routing[{i}].when.{key}[{j}]: {value!r} is not one of the model's "
                             f"{key} values ({', '.join(allowed) or 'none defined'})"
                         )
-        return self
+        return out
 
     def rule_labels(self, lang: str = "en") -> dict[str, str]:
         """Readable text of every named rule in `lang`, by rule name (for ledgers)."""
