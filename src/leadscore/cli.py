@@ -1260,7 +1260,15 @@ def serve(
 
     from leadscore.service.app import Service, Settings, create_app
     from leadscore.service.keys import create_key, list_keys
+    from leadscore.store import serverlock
+    from leadscore.store.database import database_url
 
+    try:
+        # First of all: a second server on this SQLite file must not even publish --model.
+        # The lock lives as long as this function (the server) runs, and dies with the process.
+        _lock = serverlock.acquire(database_url(db))
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from exc
     settings = Settings(
         database_url=db,
         rescore_interval=rescore_every,

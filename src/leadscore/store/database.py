@@ -29,6 +29,12 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
+# How long a write waits for another process's write lock (a CLI command beside a server).
+BUSY_TIMEOUT_MS: Final = 10_000
+# The execution option that marks a connection of `Store.write`.
+_WRITES: Final = "leadscore_writes"
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling skips BEGIN before reads and DDL; turning it off
     # and emitting BEGIN ourselves (see `_sqlite_begin`) makes every transaction real.
@@ -37,12 +43,20 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL: readers never block the writer; NORMAL sync survives a killed process.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Deleted rows are overwritten with zeros, not left in free pages: an erased lead's
+    # e-mail must not stay readable in the file (GDPR erasure, see `Store.scrub`).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # SQLAlchemy's recipe for pysqlite transaction control. A write takes the write lock at
+    # BEGIN IMMEDIATE, waiting up to the busy timeout while another process holds it; a
+    # deferred BEGIN would take it only at the first write, and when another process wrote
+    # since this transaction's first read, SQLite fails it at once ("database is locked").
+    writes = conn.get_execution_options().get(_WRITES, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 class Store:
@@ -64,21 +78,50 @@ class Store:
         """Bring the schema to the newest revision."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        # a write: two processes starting at once migrate one after the other
+        with self.write() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A connection in a transaction: committed on success, rolled back on any error."""
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        """A connection in a transaction: committed on success, rolled back on any error.
+
+        On SQLite the transaction holds the database's write lock from its start, so writes
+        of other processes (`leadscore users`, `leadscore keys` beside a server) queue for
+        it instead of failing.
+        """
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(**{_WRITES: True})
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading."""
         with self.engine.connect() as conn:
             yield conn
+
+    def scrub(self) -> bool:
+        """Leave no deleted bytes in SQLite's write-ahead log: checkpoint it and truncate it.
+
+        With `secure_delete` the database file holds zeros where deleted rows were, but the
+        log still holds the pages as they were before. False when readers kept the log busy
+        for longer than the busy timeout (the next checkpoint then overwrites it).
+        """
+        if not self.is_sqlite:
+            return True
+        with self._write_lock:
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                # outside any transaction: a checkpoint cannot run inside one
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _frames, _moved = cursor.fetchone() or (1, 0, 0)
+                cursor.close()
+            finally:
+                raw.close()
+        return not busy
 
     def close(self) -> None:
         """Release every pooled connection."""
