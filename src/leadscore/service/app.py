@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.service import registry
+from leadscore.service.bodies import BodyGuard
 from leadscore.service.clock import Clock, utc_now
 from leadscore.service.preview import Previews
 from leadscore.service.scoring import Scorer
@@ -239,6 +240,8 @@ def create_app(
     for page in dashboard.ROUTERS:
         app.include_router(page)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    # inside the byte limit: un-gzips and bounds JSON depth and texts for every endpoint
+    app.add_middleware(BodyGuard, limit=settings.max_request_bytes)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     # outermost, so that every answer carries them, the limits' refusals too
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)

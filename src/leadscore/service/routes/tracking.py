@@ -3,23 +3,22 @@
 Point an SDK's host at the service and use a leadscore key with the tracking (or admin) scope
 as the write key: SDKs send it as `Authorization: Basic base64("<key>:")`. Like Segment, the
 answer is 200 whenever the request could be read, saying per message what was taken; invalid
-JSON is a 400, bodies too large (also once un-gzipped) a 413. The mapping of messages to
+JSON is a 400, bodies too large (also once un-gzipped) a 413, too deep or with overlong
+texts a 422 (see `leadscore.service.bodies`). The mapping of messages to
 leads, accounts and events is in `leadscore.service.segment`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
-from leadscore.service import ingest, scoring, segment
-from leadscore.service.deps import ServiceDep, Tracking, get_service
+from leadscore.service import bodies, ingest, scoring, segment
+from leadscore.service.deps import ServiceDep, Tracking
 from leadscore.store import records
 from leadscore.store import tables as t
 
@@ -34,50 +33,21 @@ Report = dict[str, Any]
 # -- reading the body -----------------------------------------------------------------------------
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Un-gzip a body (every member), refusing with 413 once it grows past `limit` bytes."""
-    out = bytearray()
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            # max_length stops a small bomb from inflating to gigabytes before we look.
-            out += inflater.decompress(data, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise HTTPException(400, f"body is not valid gzip: {exc}") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise HTTPException(
-                413, f"request body larger than {limit} bytes once un-gzipped; send smaller batches"
-            )
-        if not inflater.eof:
-            raise HTTPException(400, "body is not valid gzip: it ends early")
-        data = inflater.unused_data
-    return bytes(out)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text[:30]}")
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 async def json_body(request: Request) -> Any:
-    """The request body as JSON, un-gzipped when `Content-Encoding: gzip` (as SDKs send it)."""
-    data = await request.body()
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        data = gunzip(data, get_service(request).settings.max_request_bytes)
-    elif encoding not in ("", "identity"):
-        raise HTTPException(415, f"Content-Encoding '{encoding}' is not supported; use gzip")
-    try:
+    """The request body as JSON (un-gzipped, bounded and parsed by `bodies.BodyGuard`)."""
+    parsed: bodies.Parsed | None = request.scope.get(bodies.PARSED)
+    if parsed is None:  # no object or list: a scalar, empty or no JSON at all
+        data = await request.body()
+        try:
+            parsed = await run_in_threadpool(bodies.parse_json, data)
+        except bodies.BodyError as exc:
+            raise HTTPException(exc.status, exc.detail) from None
+        except ValueError as exc:
+            raise HTTPException(400, f"invalid JSON: {exc}") from None
+    if parsed.problem is not None:
         # NaN, infinity and overlong numbers are no JSON, and the database refuses them.
-        return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
-        raise HTTPException(400, f"invalid JSON: {exc}") from None
+        raise HTTPException(400, f"invalid JSON: {parsed.problem}")
+    return parsed.value
 
 
 Payload = Annotated[Any, Depends(json_body)]
