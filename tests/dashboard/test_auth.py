@@ -1,4 +1,5 @@
-"""Dashboard users: hashed passwords, signed sessions that expire, CSRF tokens (real SQLite)."""
+"""Dashboard users: hashed passwords, stored sessions that expire and end, CSRF tokens (real
+SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -73,23 +74,78 @@ def test_a_username_is_taken_once(store: Store) -> None:
         auth.create_user(conn, "maria", "another good password", admin=False, now=NOW)
 
 
-def test_sessions_are_signed_expire_and_end_with_a_new_password(store: Store) -> None:
+def test_sessions_are_signed_expire_and_end_with_a_new_password(any_store: Store) -> None:
+    store = any_store
     with store.write() as conn:
         auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
         key = auth.secret(conn)
         assert auth.secret(conn) == key  # made once, then kept
         user = auth.authenticate(conn, "maria", "correct horse battery")
         assert user is not None
-        cookie = auth.session_cookie(key, user, NOW)
+        cookie = auth.start_session(conn, key, user, NOW)
         assert auth.session_user(conn, key, cookie, NOW + timedelta(hours=11)) == user
         assert auth.session_user(conn, key, cookie, NOW + timedelta(hours=13)) is None
         assert auth.session_user(conn, key, cookie, NOW - timedelta(minutes=1)) is None
-        forged = cookie.replace(f"{user.id}.", f"{user.id + 1}.", 1)
+        session_id, _, signature = cookie.rpartition(".")
+        forged = f"{session_id[:-1]}{'A' if session_id[-1] != 'A' else 'B'}.{signature}"
         assert auth.session_user(conn, key, forged, NOW) is None
         assert auth.session_user(conn, b"another key", cookie, NOW) is None
         assert auth.session_user(conn, key, "garbage", NOW) is None
+        assert auth.session_user(conn, key, ".", NOW) is None
         auth.set_password(conn, "maria", "a brand new password")
         assert auth.session_user(conn, key, cookie, NOW) is None
+
+
+def test_the_store_keeps_only_a_hash_of_the_session_id(store: Store) -> None:
+    with store.write() as conn:
+        auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
+        key = auth.secret(conn)
+        user = auth.authenticate(conn, "maria", "correct horse battery")
+        assert user is not None
+        cookie = auth.start_session(conn, key, user, NOW)
+        stored = conn.execute(sa.select(t.dashboard_sessions)).mappings().one()
+    session_id = cookie.rpartition(".")[0]
+    assert stored["user_id"] == user.id and session_id not in stored["id_hash"]
+    assert len(session_id) >= 43  # 32 random bytes
+
+
+def test_signing_out_ends_that_session_for_good_and_no_other(any_store: Store) -> None:
+    store = any_store
+    with store.write() as conn:
+        auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
+        key = auth.secret(conn)
+        user = auth.authenticate(conn, "maria", "correct horse battery")
+        assert user is not None
+        laptop = auth.start_session(conn, key, user, NOW)
+        phone = auth.start_session(conn, key, user, NOW)
+        copied = str(laptop)  # what a thief copied from the laptop's browser
+        auth.end_session(conn, key, laptop)
+        assert auth.session_user(conn, key, copied, NOW) is None
+        assert auth.session_user(conn, key, phone, NOW) == user
+        auth.end_session(conn, key, "forged.cookie")  # a cookie we never signed: nothing ends
+        assert auth.session_user(conn, key, phone, NOW) == user
+
+
+def test_sessions_are_bounded_per_user_and_expired_ones_are_swept(store: Store) -> None:
+    with store.write() as conn:
+        auth.create_user(conn, "maria", "correct horse battery", admin=False, now=NOW)
+        key = auth.secret(conn)
+        user = auth.authenticate(conn, "maria", "correct horse battery")
+        assert user is not None
+        stale = auth.start_session(conn, key, user, NOW)
+        later = NOW + timedelta(hours=auth.SESSION_HOURS, minutes=1)
+        cookies = [
+            auth.start_session(conn, key, user, later + timedelta(seconds=i))
+            for i in range(auth.MAX_SESSIONS + 3)
+        ]
+        count = conn.execute(
+            sa.select(sa.func.count()).select_from(t.dashboard_sessions)
+        ).scalar_one()
+        now = later + timedelta(minutes=1)
+        alive = [auth.session_user(conn, key, c, now) is not None for c in cookies]
+        assert auth.session_user(conn, key, stale, NOW + timedelta(minutes=1)) is None  # swept
+    assert count == auth.MAX_SESSIONS
+    assert alive == [False] * 3 + [True] * auth.MAX_SESSIONS  # the oldest ended
 
 
 def test_csrf_tokens_belong_to_their_session() -> None:
@@ -110,7 +166,7 @@ def test_a_users_own_password_change_needs_the_current_one_and_ends_other_sessio
         key = auth.secret(conn)
         user = auth.authenticate(conn, "maria", "correct horse battery")
         assert user is not None
-        other = auth.session_cookie(key, user, NOW)
+        other = auth.start_session(conn, key, user, NOW)
     for current, new, field in (
         ("wrong horse battery", "a brand new password", "current"),
         ("correct horse battery", "short", "password"),
@@ -122,9 +178,8 @@ def test_a_users_own_password_change_needs_the_current_one_and_ends_other_sessio
     with store.write() as conn:
         assert auth.session_user(conn, key, other, NOW) == user  # the refusals changed nothing
         changed = auth.change_password(conn, user, "correct horse battery", "a brand new password")
-        assert changed.generation == user.generation + 1
         assert auth.session_user(conn, key, other, NOW) is None
-        fresh = auth.session_cookie(key, changed, NOW)
+        fresh = auth.start_session(conn, key, changed, NOW)
         assert auth.session_user(conn, key, fresh, NOW) == changed
         assert auth.authenticate(conn, "maria", "a brand new password") == changed
 
@@ -135,7 +190,7 @@ def test_signing_out_everywhere_ends_every_session_but_keeps_the_password(store:
         key = auth.secret(conn)
         user = auth.authenticate(conn, "maria", "correct horse battery")
         assert user is not None
-        cookies = [auth.session_cookie(key, user, NOW + timedelta(minutes=m)) for m in (0, 5)]
+        cookies = [auth.start_session(conn, key, user, NOW + timedelta(minutes=m)) for m in (0, 5)]
         auth.end_sessions(conn, "maria")
         later = NOW + timedelta(minutes=10)
         assert [auth.session_user(conn, key, c, later) for c in cookies] == [None, None]
@@ -152,9 +207,11 @@ def test_a_removed_user_is_signed_out_and_the_last_admin_stays(any_store: Store)
         key = auth.secret(conn)
         maria = auth.authenticate(conn, "maria", "correct horse battery")
         assert maria is not None
-        cookie = auth.session_cookie(key, maria, NOW)
+        cookie = auth.start_session(conn, key, maria, NOW)
         auth.remove_user(conn, "maria")
         assert auth.session_user(conn, key, cookie, NOW) is None
+        left = conn.execute(sa.select(sa.func.count()).select_from(t.dashboard_sessions))
+        assert left.scalar_one() == 0  # no row outlives its user
     last = "'anna' is the last administrator"
     with pytest.raises(auth.UserError, match=last), store.write() as conn:
         auth.remove_user(conn, "anna")

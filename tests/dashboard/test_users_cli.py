@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from leadscore.cli import app
-from leadscore.dashboard.auth import authenticate, secret, session_cookie, session_user
+from leadscore.dashboard.auth import authenticate, secret, session_user, start_session
 from leadscore.store import tables as t
 from leadscore.store.database import open_store
 
@@ -59,7 +59,7 @@ def test_users_are_listed_reset_signed_out_and_removed(tmp_path: Path) -> None:
             key = secret(conn)
             jonas = authenticate(conn, "jonas", "first-long-pw")
             assert jonas is not None
-            cookie = session_cookie(key, jonas, NOW)
+            cookie = start_session(conn, key, jonas, NOW)
 
         short = runner.invoke(app, ["users", "password", "jonas", "--db", db], input="short\n")
         assert short.exit_code == 2 and "password: at least 10 characters" in short.output
@@ -76,7 +76,7 @@ def test_users_are_listed_reset_signed_out_and_removed(tmp_path: Path) -> None:
             assert authenticate(conn, "jonas", "first-long-pw") is None
             jonas = authenticate(conn, "jonas", "second-long-pw")
             assert jonas is not None
-            cookie = session_cookie(key, jonas, NOW)
+            cookie = start_session(conn, key, jonas, NOW)
 
         out = runner.invoke(app, ["users", "signout", "jonas", "--db", db])
         assert out.exit_code == 0 and "every session of jonas is ended" in out.output

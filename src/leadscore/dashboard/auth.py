@@ -1,20 +1,24 @@
-"""Dashboard users: scrypt-hashed passwords, signed session cookies and CSRF tokens.
+"""Dashboard users: scrypt-hashed passwords, sessions kept in the store, CSRF tokens.
 
-A session is a cookie `user.generation.issued.nonce.signature`, signed with HMAC-SHA256 under a
-secret the store keeps (created on first use), valid for `SESSION_HOURS`. Raising a user's
-generation (a new password, "sign out everywhere") ends all their sessions. The CSRF token of a
-form is derived from the session's nonce, so it is worthless without the session cookie, and the
-cookie alone cannot post a form.
+A session is a row of `dashboard_sessions` made at sign-in: the cookie is `id.signature`, a
+random id signed with HMAC-SHA256 under a secret the store keeps (created on first use); the
+store holds only the id's SHA-256. A session lasts `SESSION_HOURS` from sign-in. Signing out
+deletes its row, so a copy of the cookie stops working too; a new password, "sign out
+everywhere" and removing the user delete all of the user's rows. The CSRF token of a form is
+derived from the session cookie, so it is worthless without it, and the cookie alone cannot
+post a form.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -22,10 +26,11 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from leadscore.engine.timebase import EPOCH
 from leadscore.store import tables as t
 
 SESSION_HOURS: Final = 12
+# a user signing in again and again (a script, say) keeps this many sessions; older ones end
+MAX_SESSIONS: Final = 20
 MIN_PASSWORD: Final = 10
 _SCRYPT: Final = {"n": 2**14, "r": 8, "p": 1}
 _USERNAME: Final = re.compile(r"[A-Za-z0-9._@-]{1,100}")
@@ -48,7 +53,6 @@ class User:
     id: int
     username: str
     admin: bool
-    generation: int
 
 
 def hash_password(password: str) -> str:
@@ -92,7 +96,6 @@ def create_user(
             password_hash=hash_password(password),
             admin=admin,
             created_at=now,
-            generation=1,
         )
         .returning(t.dashboard_users.c.id)
     ).one()
@@ -104,22 +107,33 @@ def _check_password(password: str) -> None:
         raise UserError("password", f"at least {MIN_PASSWORD} characters")
 
 
+def _user_id(conn: Connection, username: str) -> int:
+    users = t.dashboard_users
+    row = conn.execute(sa.select(users.c.id).where(users.c.username == username)).first()
+    if row is None:
+        raise UserError("username", f"no user {username!r}")
+    return int(row.id)
+
+
+def _end_all(conn: Connection, user_id: int) -> None:
+    sessions = t.dashboard_sessions
+    conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+
+
 def set_password(conn: Connection, username: str, password: str) -> None:
     """Give a user a new password, ending every session they have."""
     _check_password(password)
+    user_id = _user_id(conn, username)
     users = t.dashboard_users
-    done = conn.execute(
-        users.update()
-        .where(users.c.username == username)
-        .values(password_hash=hash_password(password), generation=users.c.generation + 1)
+    conn.execute(
+        users.update().where(users.c.id == user_id).values(password_hash=hash_password(password))
     )
-    if done.rowcount == 0:
-        raise UserError("username", f"no user {username!r}")
+    _end_all(conn, user_id)
 
 
 def change_password(conn: Connection, user: User, current: str, new: str) -> User:
-    """A signed-in user's own new password, given the current one; every session ends, and the
-    user with the new generation (for a fresh session in this browser) is returned."""
+    """A signed-in user's own new password, given the current one; every session of the user
+    ends (start a fresh one for this browser)."""
     row = conn.execute(
         sa.select(t.dashboard_users.c.password_hash).where(t.dashboard_users.c.id == user.id)
     ).first()
@@ -129,23 +143,16 @@ def change_password(conn: Connection, user: User, current: str, new: str) -> Use
     if new == current:
         raise UserError("password", "the same as the current password")
     users = t.dashboard_users
-    row = conn.execute(
-        users.update()
-        .where(users.c.id == user.id)
-        .values(password_hash=hash_password(new), generation=users.c.generation + 1)
-        .returning(users.c.generation)
-    ).one()
-    return User(user.id, user.username, user.admin, int(row.generation))
+    conn.execute(
+        users.update().where(users.c.id == user.id).values(password_hash=hash_password(new))
+    )
+    _end_all(conn, user.id)
+    return user
 
 
 def end_sessions(conn: Connection, username: str) -> None:
     """Sign a user out everywhere: every session cookie issued so far stops working."""
-    users = t.dashboard_users
-    done = conn.execute(
-        users.update().where(users.c.username == username).values(generation=users.c.generation + 1)
-    )
-    if done.rowcount == 0:
-        raise UserError("username", f"no user {username!r}")
+    _end_all(conn, _user_id(conn, username))
 
 
 def remove_user(conn: Connection, username: str) -> None:
@@ -160,6 +167,7 @@ def remove_user(conn: Connection, username: str) -> None:
         ).scalar_one()
         if admins <= 1:
             raise UserError("username", f"{username!r} is the last administrator")
+    _end_all(conn, _user_id(conn, username))
     conn.execute(users.delete().where(users.c.username == username))
 
 
@@ -182,7 +190,7 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
         return None
     if not verify_password(password, row.password_hash):
         return None
-    return User(row.id, row.username, bool(row.admin), row.generation)
+    return User(row.id, row.username, bool(row.admin))
 
 
 _DUMMY: Final = hash_password(secrets.token_hex(8))
@@ -210,33 +218,66 @@ def _sign(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def session_cookie(key: bytes, user: User, now: datetime) -> str:
-    """A signed session for `user`, issued at `now`."""
-    issued = (now - EPOCH) // timedelta(seconds=1)
-    body = f"{user.id}.{user.generation}.{issued}.{secrets.token_hex(16)}"
-    return f"{body}.{_sign(key, body)}"
+def _id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _session_id(key: bytes, cookie: str | None) -> str | None:
+    """The session id in a cookie, if our key signed it."""
+    if not cookie:
+        return None
+    session_id, _, signature = cookie.rpartition(".")
+    if not session_id or not hmac.compare_digest(_sign(key, session_id), signature):
+        return None
+    return session_id
+
+
+def start_session(conn: Connection, key: bytes, user: User, now: datetime) -> str:
+    """A new session for `user` from `now`: stored, and its cookie returned."""
+    sessions = t.dashboard_sessions
+    session_id = secrets.token_urlsafe(32)
+    expired = now - timedelta(hours=SESSION_HOURS)
+    # whoever signs in sweeps away every expired session: the table stays small
+    conn.execute(sessions.delete().where(sessions.c.created_at < expired))
+    conn.execute(
+        sessions.insert().values(id_hash=_id_hash(session_id), user_id=user.id, created_at=now)
+    )
+    kept = (
+        sa.select(sessions.c.id_hash)
+        .where(sessions.c.user_id == user.id)
+        .order_by(sessions.c.created_at.desc(), sessions.c.id_hash)
+        .limit(MAX_SESSIONS)
+    )
+    conn.execute(
+        sessions.delete().where(
+            sessions.c.user_id == user.id, sessions.c.id_hash.not_in(kept.scalar_subquery())
+        )
+    )
+    return f"{session_id}.{_sign(key, session_id)}"
 
 
 def session_user(conn: Connection, key: bytes, cookie: str | None, now: datetime) -> User | None:
-    """The user a session cookie stands for, if it is genuine, current and not expired."""
-    if not cookie:
+    """The user a session cookie stands for, if it is genuine, not ended and not expired."""
+    session_id = _session_id(key, cookie)
+    if session_id is None:
         return None
-    body, _, signature = cookie.rpartition(".")
-    if not hmac.compare_digest(_sign(key, body), signature):
-        return None
-    try:
-        user_id, generation, issued, _nonce = body.split(".")
-        started = EPOCH + timedelta(seconds=int(issued))
-    except ValueError:
-        return None
-    if not timedelta(0) <= now - started <= timedelta(hours=SESSION_HOURS):
-        return None
+    users, sessions = t.dashboard_users, t.dashboard_sessions
     row = conn.execute(
-        sa.select(t.dashboard_users).where(t.dashboard_users.c.id == int(user_id))
+        sa.select(users.c.id, users.c.username, users.c.admin, sessions.c.created_at)
+        .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+        .where(sessions.c.id_hash == _id_hash(session_id))
     ).first()
-    if row is None or row.generation != int(generation):
+    if row is None or not timedelta(0) <= now - row.created_at <= timedelta(hours=SESSION_HOURS):
         return None
-    return User(row.id, row.username, bool(row.admin), row.generation)
+    return User(row.id, row.username, bool(row.admin))
+
+
+def end_session(conn: Connection, key: bytes, cookie: str | None) -> None:
+    """Sign this one session out: its cookie, and every copy of it, stops working."""
+    session_id = _session_id(key, cookie)
+    if session_id is not None:
+        sessions = t.dashboard_sessions
+        conn.execute(sessions.delete().where(sessions.c.id_hash == _id_hash(session_id)))
 
 
 def csrf_token(key: bytes, cookie: str) -> str:
@@ -251,44 +292,103 @@ def csrf_ok(key: bytes, cookie: str | None, token: str | None) -> bool:
     return hmac.compare_digest(csrf_token(key, cookie), token)
 
 
-class Throttle:
-    """Failed sign-ins per username and per client address: after `limit` failures within
-    `window`, further tries wait until the oldest failure leaves the window.
+def address_key(client: str) -> str:
+    """The address a throttle counts: IPv4 as it is, IPv6 by its /64 network (one machine
+    usually holds a whole /64), anything else (a test client's name) as given."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    return str(address)
 
-    Kept in the process: a restart forgets it, which costs an attacker a restart per
-    `limit` guesses, and scrypt already makes each guess slow.
+
+class Throttle:
+    """Failed sign-ins, counted so that guessing is slow and a stranger cannot lock anyone
+    out. Within `window`:
+
+    - one name from one address: `limit` failures (5), then that pair waits;
+    - one address, any names: `per_address` failures (20), then the address waits;
+    - one name, all addresses together: `per_name` failures (100), then the name waits at
+      every address except those it signed in from successfully within `remember` (30 days),
+      so a guesser with many addresses stays slow while the real user's usual computer
+      still gets in.
+
+    A wait lasts until the oldest counted failure leaves the window. Kept in the process (a
+    restart forgets it; scrypt makes each guess slow anyway) and bounded in memory.
     """
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(
+        self,
+        limit: int = 5,
+        window: timedelta = timedelta(minutes=15),
+        *,
+        per_address: int | None = None,
+        per_name: int | None = None,
+        remember: timedelta = timedelta(days=30),
+        max_entries: int = 100_000,
+    ) -> None:
         self.limit = limit
         self.window = window
-        self._failures: dict[str, list[datetime]] = {}
+        self.per_address = per_address if per_address is not None else limit * 4
+        self.per_name = per_name if per_name is not None else limit * 20
+        self.remember = remember
+        self.max_entries = max_entries
+        self._failures: OrderedDict[tuple[str, ...], list[datetime]] = OrderedDict()
+        self._known: OrderedDict[tuple[str, str], datetime] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _keys(self, username: str, client: str) -> tuple[str, str]:
-        # per name (a slow guess at one account from many addresses) and per address with
-        # a higher limit (one address trying many names)
-        return f"user:{username.lower()}", f"client:{client}"
+    def _limits(
+        self, username: str, client: str, now: datetime
+    ) -> list[tuple[tuple[str, ...], int]]:
+        name, address = username.lower(), address_key(client)
+        limits = [(("pair", name, address), self.limit), (("address", address), self.per_address)]
+        seen = self._known.get((name, address))
+        if seen is None or now - seen > self.remember:
+            limits.append((("name", name), self.per_name))
+        return limits
 
     def wait(self, username: str, client: str, now: datetime) -> int:
         """Seconds to wait before another try is checked (0: go ahead)."""
         longest = timedelta(0)
         with self._lock:
-            limits = (self.limit, self.limit * 4)
-            for key, limit in zip(self._keys(username, client), limits, strict=True):
+            for key, limit in self._limits(username, client, now):
                 recent = [f for f in self._failures.get(key, []) if now - f < self.window]
-                self._failures[key] = recent
+                if recent:
+                    self._failures[key] = recent
+                else:
+                    self._failures.pop(key, None)
                 if len(recent) >= limit:
                     longest = max(longest, recent[-limit] + self.window - now)
         return math.ceil(longest.total_seconds())
 
     def failed(self, username: str, client: str, now: datetime) -> None:
         """Count a failed try."""
+        name, address = username.lower(), address_key(client)
         with self._lock:
-            for key in self._keys(username, client):
-                self._failures.setdefault(key, []).append(now)
+            for key in (("pair", name, address), ("address", address), ("name", name)):
+                recent = [f for f in self._failures.pop(key, []) if now - f < self.window]
+                self._failures[key] = [*recent, now]
+            self._bound(now)
 
-    def succeeded(self, username: str, client: str) -> None:
-        """A right password clears the name's failures (not the address's)."""
+    def succeeded(self, username: str, client: str, now: datetime) -> None:
+        """A right password clears the pair's failures (not the address's or the name's) and
+        makes the address one the name signs in from."""
+        name, address = username.lower(), address_key(client)
         with self._lock:
-            self._failures.pop(self._keys(username, client)[0], None)
+            self._failures.pop(("pair", name, address), None)
+            self._known[(name, address)] = now
+            self._known.move_to_end((name, address))
+            while len(self._known) > self.max_entries:
+                self._known.popitem(last=False)
+
+    def _bound(self, now: datetime) -> None:
+        if len(self._failures) <= self.max_entries:
+            return
+        for key in [k for k, v in self._failures.items() if now - v[-1] >= self.window]:
+            del self._failures[key]
+        while len(self._failures) > self.max_entries:
+            self._failures.popitem(last=False)  # the longest without a new failure

@@ -140,6 +140,8 @@ def change_password(
     try:
         with service.store.write() as conn:
             user = auth.change_password(conn, session.user, current, new)
+            # this browser stays signed in, with a new session
+            cookie = auth.start_session(conn, session.key, user, now)
     except auth.UserError as exc:
         if exc.field == "current":
             throttle.failed(name, client, now)
@@ -147,9 +149,9 @@ def change_password(
         # the form's checks above match auth's; this is their backstop
         field = _FIELDS.get(exc.field, "new")
         return _page(request, session, errors={field: exc.message}, status=422)
-    throttle.succeeded(name, client)
+    throttle.succeeded(name, client, now)
     done = RedirectResponse("/ui/profile?changed=1", status_code=303)
-    set_session(done, auth.session_cookie(session.key, user, now))
+    set_session(request, done, cookie)
     return done
 
 
@@ -161,4 +163,4 @@ def sign_out_everywhere(request: Request, csrf: Annotated[str, Form()] = "") -> 
         return session
     with service_of(request).store.write() as conn:
         auth.end_sessions(conn, session.user.username)
-    return signed_out()
+    return signed_out(request)

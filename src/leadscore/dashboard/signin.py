@@ -11,9 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from leadscore.dashboard import auth
 from leadscore.dashboard.web import (
     client_of,
+    delete_cookie,
     poster,
     render,
     service_of,
+    set_cookie,
     set_session,
     signed_out,
     throttle_of,
@@ -74,15 +76,14 @@ def login(
         return _form(request, next, username, {"form": message}, 429)
     with service.store.write() as conn:
         user = auth.authenticate(conn, name, password)
-        key = auth.secret(conn)
-    if user is None:
+        cookie = None if user is None else auth.start_session(conn, auth.secret(conn), user, now)
+    if cookie is None:
         throttle.failed(name, client, now)
         return _form(request, next, username, {"form": w["bad_login"]}, 401)
-    throttle.succeeded(name, client)
+    throttle.succeeded(name, client, now)
     done = RedirectResponse(_safe_next(next), status_code=303)
-    cookie = auth.session_cookie(key, user, now)
-    set_session(done, cookie)
-    done.delete_cookie(LOGIN_CSRF, path="/ui")
+    set_session(request, done, cookie)
+    delete_cookie(request, done, LOGIN_CSRF)
     return done
 
 
@@ -98,14 +99,16 @@ def _form(
         "page": "login",
     }
     page = render(request, "login.html", context, status=status)
-    page.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", path="/ui")
+    set_cookie(request, page, LOGIN_CSRF, token, samesite="strict")
     return page
 
 
 @router.post("/logout")
 def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
-    """End the session."""
+    """End this session for good: a copy of its cookie no longer signs anyone in."""
     session = poster(request, csrf)
     if isinstance(session, Response):
         return session
-    return signed_out()
+    with service_of(request).store.write() as conn:
+        auth.end_session(conn, session.key, session.cookie)
+    return signed_out(request)

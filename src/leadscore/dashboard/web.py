@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +31,15 @@ LANG: Final = "ls_lang"
 # Starlette's environment escapes everything a .html template prints
 templates = Jinja2Templates(directory=HERE / "templates")
 
+
+def segment(value: object) -> str:
+    """A value as one segment of a URL path: every "/", "?", "#", "%" and ".." encoded."""
+    return quote(str(value), safe="")
+
+
+# Jinja's own `urlencode` keeps "/": an id like "../../x" would climb out of its page's URL
+templates.env.filters["segment"] = segment
+
 PageWords = Mapping[str, Mapping[str, str]]
 
 
@@ -40,7 +49,7 @@ class Session:
 
     user: auth.User
     key: bytes
-    cookie: str
+    cookie: str  # the session's cookie as the browser sent it
 
     @property
     def csrf(self) -> str:
@@ -89,7 +98,7 @@ def render(
         request, template, {**base, **context}, status_code=status
     )
     if request.query_params.get("lang") in LANGUAGES:
-        page.set_cookie(LANG, lang, max_age=365 * 86400, samesite="lax", path="/ui")
+        set_cookie(request, page, LANG, lang, max_age=365 * 86400)
     return page
 
 
@@ -121,28 +130,76 @@ def wait_minutes(seconds: int) -> int:
     return max(1, -(-seconds // 60))
 
 
-def signed_out() -> RedirectResponse:
-    """The answer that removes this browser's session and shows the sign-in form."""
+def secure(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (directly, or through a proxy whose
+    X-Forwarded-Proto is trusted: `leadscore serve --forwarded-allow-ips`)."""
+    return request.url.scheme == "https"
+
+
+def set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    max_age: int | None = None,
+    samesite: Literal["lax", "strict"] = "lax",
+) -> None:
+    """A dashboard cookie: only for /ui, never readable by scripts, Secure over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/ui",
+        secure=secure(request),
+        httponly=True,
+        samesite=samesite,
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str) -> None:
+    """Remove a dashboard cookie from the browser."""
+    response.delete_cookie(name, path="/ui", secure=secure(request), httponly=True)
+
+
+def signed_out(request: Request) -> RedirectResponse:
+    """The answer that removes this browser's session cookie and shows the sign-in form."""
     done = RedirectResponse("/ui/login", status_code=303)
-    done.delete_cookie(SESSION, path="/ui")
+    delete_cookie(request, done, SESSION)
     return done
 
 
 def client_of(request: Request) -> str:
-    """The address a request came from, as the throttle counts it."""
+    """The address a request came from, as the throttle counts it: the peer of the
+    connection, or the client a trusted proxy names (`--forwarded-allow-ips`)."""
     return request.client.host if request.client else "?"
 
 
-def set_session(response: Response, cookie: str) -> None:
+def set_session(request: Request, response: Response, cookie: str) -> None:
     """Give the browser a session cookie (only the dashboard's paths, never to scripts)."""
-    age = auth.SESSION_HOURS * 3600
-    response.set_cookie(SESSION, cookie, httponly=True, samesite="lax", path="/ui", max_age=age)
+    set_cookie(request, response, SESSION, cookie, max_age=auth.SESSION_HOURS * 3600)
+
+
+def one_segment(request: Request, value: str, *, from_end: int = 0) -> bool:
+    """Whether a path parameter came as one segment of the URL as sent, `from_end` segments
+    before its end: an id with "/" in it must arrive encoded ("%2F"), never as a path of its
+    own that could name another page."""
+    raw: bytes | None = request.scope.get("raw_path")
+    if not raw:
+        return "/" not in value
+    parts = raw.split(b"/")
+    index = len(parts) - 1 - from_end
+    if index < 1:
+        return False
+    return unquote_to_bytes(parts[index]).decode("utf-8", "replace") == value
 
 
 def to_login(request: Request) -> RedirectResponse:
     """Send the browser to sign in, and back here afterwards."""
-    target = quote(request.url.path)
-    return RedirectResponse(f"/ui/login?next={target}", status_code=303)
+    raw: bytes | None = request.scope.get("raw_path")
+    # the path as sent, its ids still encoded, as one query value
+    here = quote(raw or quote(request.url.path), safe="/")
+    return RedirectResponse(f"/ui/login?next={here}", status_code=303)
 
 
 def forbidden(request: Request, session: Session) -> HTMLResponse:

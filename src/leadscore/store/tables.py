@@ -287,8 +287,18 @@ dashboard_users: Final = sa.Table(
     sa.Column("password_hash", sa.Text(), nullable=False),
     sa.Column("admin", sa.Boolean(), nullable=False),
     sa.Column("created_at", sa.DateTime(), nullable=False),
-    # raised on a password change: sessions signed for an older generation stop working
-    sa.Column("generation", sa.Integer(), nullable=False),
+)
+
+# One row per signed-in browser: the session cookie carries a random id, the store only its
+# SHA-256, so a copy of the database signs nobody in. Signing out deletes the row.
+dashboard_sessions: Final = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Index(None, "user_id", "created_at"),
+    sa.Index(None, "created_at"),
 )
 
 # Reports (backtest, capacity, ...) asked for in the dashboard and run in the background:
