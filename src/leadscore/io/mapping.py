@@ -425,7 +425,12 @@ class _Builder:
         if spec.format:
             # A value the format does not fit stays as it was, so validation reports it.
             fmt = quote_literal(spec.format)
-            parsed = f"strftime(try_strptime({text}, {fmt}), '%Y-%m-%dT%H:%M:%S.%f')"
+            parsed = f"try_strptime({text}, {fmt})"
+            if "%z" in spec.format or "%Z" in spec.format:
+                # with a zone, DuckDB yields TIMESTAMPTZ, which strftime shows in the session's
+                # time zone: the offset must be applied here, not lost there
+                parsed = f"timezone('UTC', {parsed})"
+            parsed = f"strftime({parsed}, '%Y-%m-%dT%H:%M:%S.%f')"
             text = f"coalesce({parsed}, {text})"
         return text
 

@@ -10,8 +10,8 @@ import csv
 import gzip
 import uuid
 import warnings
+from collections.abc import Callable, Sequence
 from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -22,6 +22,9 @@ import ibis
 from leadscore.errors import DataError
 from leadscore.io.formulas import safe_table
 from leadscore.schema import TABLES, ColumnType, Dataset, Rejection
+from leadscore.timestamps import EXPECTED, PATTERN
+from leadscore.timestamps import MAX as MAX_TIMESTAMP
+from leadscore.timestamps import MIN as MIN_TIMESTAMP
 
 if TYPE_CHECKING:
     from leadscore.io.mapping import Mapping
@@ -62,7 +65,7 @@ DUCKDB_TYPES: Final[dict[ColumnType, str]] = {
 
 _DATE_RE: Final = "'[0-9]{4}-[0-9]{2}-[0-9]{2}'"
 
-TIMESTAMP_HINT: Final = "expected ISO 8601 like 2026-03-01T12:00:00"
+TIMESTAMP_HINT: Final = EXPECTED
 
 # Helper columns carry this prefix; input columns with it are refused so they cannot collide.
 _HELPER: Final = "__ls_"
@@ -156,22 +159,72 @@ def _parse_sql(target: _Target, t: str) -> str:
             f"WHEN lower({t}) IN ('false', 'f', 'no', 'n', '0') THEN false END"
         )
     if target == "date":
-        return f"TRY_CAST({t} AS DATE)"
+        return f"CASE WHEN {date_in_range(f'TRY_CAST({t} AS DATE)')} THEN TRY_CAST({t} AS DATE) END"
     if target == "timestamp":
-        # A plain cast to TIMESTAMP ignores a UTC offset, so offsets go through TIMESTAMPTZ.
-        return (
-            f"CASE WHEN NOT regexp_matches({t}, '^[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}') THEN NULL "
-            f"WHEN regexp_matches({t}, "
-            f"'[0-9]:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?([zZ]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-            f"THEN timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ)) "
-            f"ELSE TRY_CAST({t} AS TIMESTAMP) END"
-        )
+        return f"CASE WHEN {timestamp_in_range(timestamp_sql(t))} THEN {timestamp_sql(t)} END"
     if target == "outcome":
         return (
             f"CASE WHEN lower({t}) IN ('won', '1', '1.0', 'true') THEN 'won' "
             f"WHEN lower({t}) IN ('lost', '0', '0.0', 'false') THEN 'lost' END"
         )
     raise AssertionError(target)
+
+
+# The common form needs no offset arithmetic: DuckDB's cast is exact for it (and only for it: the
+# cast ignores whatever follows a time, from `+02:00` after a space to `CET` or `BC`).
+_PLAIN_TIMESTAMP: Final = quote_literal(
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?)?"
+)
+
+
+_OFFSET_TIMESTAMP: Final = quote_literal(
+    "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?"
+    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+
+
+def timestamp_sql(t: str) -> str:
+    """SQL reading text `t` by the rule of `leadscore.timestamps` into a naive UTC TIMESTAMP.
+
+    NULL when `t` is no timestamp; a value outside years 1-9999 (`timestamp_in_range`) when it
+    lies there, as written or in UTC.
+    """
+    # DuckDB's TIMESTAMPTZ cast reads every form the rule accepts once it is spelt
+    # `dateTtime+HH:MM:SS` (and much the rule refuses, hence the full match first).
+    spelt = f"regexp_replace({t}, ' ?(?:[Zz]|[Uu][Tt][Cc]|[Gg][Mm][Tt])$', '+00')"
+    spelt = f"replace(replace(replace({spelt}, 't', 'T'), ' +', '+'), ' -', '-')"
+    spelt = f"regexp_replace({spelt}, '([+-][0-9]{{2}})([0-9]{{2}})([0-9]{{2}})$', '\\1:\\2:\\3')"
+    # A year written outside 1-9999 is outside even where the offset would bring it back.
+    return (
+        f"CASE WHEN regexp_full_match({t}, {_PLAIN_TIMESTAMP}) THEN TRY_CAST({t} AS TIMESTAMP) "
+        f"WHEN regexp_full_match({t}, {_OFFSET_TIMESTAMP}) "
+        f"THEN timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ)) "
+        f"WHEN NOT regexp_full_match({t}, {quote_literal(PATTERN)}) THEN NULL "
+        f"WHEN regexp_matches({t}, '^(0000|[0-9]{{5}})') THEN {_OUTSIDE} "
+        f"ELSE timezone('UTC', TRY_CAST({spelt} AS TIMESTAMPTZ)) END"
+    )
+
+
+_OUTSIDE: Final = "CAST('0000-01-01' AS TIMESTAMP)"
+_MIN_TS: Final = f"TIMESTAMP '{MIN_TIMESTAMP.isoformat(sep=' ')}'"
+_MAX_TS: Final = f"TIMESTAMP '{MAX_TIMESTAMP.isoformat(sep=' ')}'"
+
+
+def timestamp_in_range(value: str) -> str:
+    """SQL: the TIMESTAMP `value` lies in years 1-9999 (NULL stays NULL)."""
+    return f"({value} BETWEEN {_MIN_TS} AND {_MAX_TS})"
+
+
+def date_in_range(value: str) -> str:
+    """SQL: the DATE `value` lies in years 1-9999 (NULL stays NULL)."""
+    return f"({value} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31')"
+
+
+# Targets whose values DuckDB holds beyond the years Python and Arrow's conversions can.
+_IN_RANGE: Final[dict[_Target | None, Callable[[str], str]]] = {
+    "timestamp": timestamp_in_range,
+    "date": date_in_range,
+}
 
 
 def _typed_sql(target: _Target, r: str, src_type: str) -> str | None:
@@ -283,7 +336,7 @@ def _infer_types(con: Any, rel: Relation, names: list[str]) -> dict[str, _Target
             f"AND TRY_CAST({tx} AS BIGINT) IS NOT NULL)",
             f"count({tx}) FILTER (WHERE TRY_CAST({tx} AS DOUBLE) IS NOT NULL)",
             f"count({tx}) FILTER (WHERE regexp_full_match({tx}, {_DATE_RE}) "
-            f"AND TRY_CAST({tx} AS DATE) IS NOT NULL)",
+            f"AND ({_parse_sql('date', tx)}) IS NOT NULL)",
             f"count({tx}) FILTER (WHERE ({_parse_sql('timestamp', tx)}) IS NOT NULL)",
         ]
     (row,) = _fetch(con, f"SELECT {', '.join(aggs)} FROM ({inner})")
@@ -345,8 +398,11 @@ def _plan_columns(con: Any, rel: Relation) -> list[_Col]:
             cols.append(_Col(out, src, typ, rel.declared[src], False))
         elif src in inferred:
             cols.append(_Col(out, src, typ, inferred[src], False))
-        elif typ.upper() in _TIMESTAMPTZ_TYPES:
+        elif typ.upper() in _TIMESTAMPTZ_TYPES or typ.upper() in _TIMESTAMP_TYPES - {"DATE"}:
+            # typed times are checked for their range like times read from text
             cols.append(_Col(out, src, typ, "timestamp", False))
+        elif typ.upper() == "DATE":
+            cols.append(_Col(out, src, typ, "date", False))
         else:
             cols.append(_Col(out, src, typ, None, False))
     return cols
@@ -368,7 +424,9 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
         if col.target is None:
             l2.append(r)
             l3.append(r)
-            out.append(f"{r} AS {quote_ident(col.out)}")
+            # Empty text is a missing value in every format (CSV reads it as NULL already).
+            kept = f"NULLIF({r}, '')" if col.src_type.upper() == "VARCHAR" else r
+            out.append(f"{kept} AS {quote_ident(col.out)}")
             continue
         is_text = col.src_type.upper() == "VARCHAR"
         if not is_text:
@@ -380,10 +438,24 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
         else:
             text = f"NULLIF(TRIM({r}), '')"
         typed = None if is_text else _typed_sql(col.target, r, col.src_type)
-        value = typed if typed is not None else _parse_sql(col.target, t)
-        l2.append(f"{r}, {text} AS {t}")
-        l3.append(f"{t}, {value} AS {v}")
-        out.append(f"{v} AS {quote_ident(col.out)}")
+        in_range = _IN_RANGE.get(col.target)
+        if in_range is not None:
+            # The value as read (`w`) may lie outside years 1-9999; such a value is rejected.
+            w = f"__w{i}"
+            if typed is not None:
+                value = typed
+            else:
+                value = timestamp_sql(t) if col.target == "timestamp" else f"TRY_CAST({t} AS DATE)"
+            l2.append(f"{r}, {text} AS {t}")
+            l3.append(f"{t}, {value} AS {w}")
+            kept = f"CASE WHEN {in_range(w)} THEN {w} END"
+            out.append(f"{kept} AS {quote_ident(col.out)}")
+        else:
+            w = v
+            value = typed if typed is not None else _parse_sql(col.target, t)
+            l2.append(f"{r}, {text} AS {t}")
+            l3.append(f"{t}, {value} AS {v}")
+            out.append(f"{v} AS {quote_ident(col.out)}")
         reason_cases: list[str] = []
         kind_cases: list[str] = []
         if col.required:
@@ -391,7 +463,12 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
             reason_cases.append(f"WHEN {t} IS NULL THEN {missing}")
             kind_cases.append(f"WHEN {t} IS NULL THEN {quote_literal(f'missing {col.out}')}")
         prefix = quote_literal(f"column {col.out}: ")
-        bad = f"{t} IS NOT NULL AND {v} IS NULL"
+        bad = f"{t} IS NOT NULL AND {w} IS NULL"
+        if in_range is not None:
+            outside = f"{w} IS NOT NULL AND NOT {in_range(w)}"
+            tail = quote_literal(" is outside the years 1-9999 (as written or in UTC)")
+            reason_cases.append(f"WHEN {outside} THEN {prefix} || {_shown(t)} || {tail}")
+            kind_cases.append(f"WHEN {outside} THEN {quote_literal(f'out of range {col.out}')}")
         if col.target == "outcome":
             tail = quote_literal(" is not won or lost (1/0 and true/false are accepted too)")
             reason_cases.append(f"WHEN {bad} THEN {prefix} || {_shown(t)} || {tail}")

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from leadscore.timestamps import TimestampError, parse_timestamp
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -25,7 +34,20 @@ def no_nul(value: str) -> str:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(naive_utc)]
+def timestamp_text(value: object) -> object:
+    """Texts are read by the one timestamp rule of files and mappings (leadscore.timestamps)."""
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except TimestampError as exc:
+            raise ValueError(str(exc)) from None
+    if not isinstance(value, datetime):
+        # pydantic would read a number as Unix time, which no file or mapping accepts
+        raise ValueError("expected an ISO 8601 text like 2026-03-01T12:00:00+02:00")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(timestamp_text), AfterValidator(naive_utc)]
 Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
 Text = Annotated[str, Field(max_length=10_000), AfterValidator(no_nul)]
 # The store's integers are 64-bit; NaN and infinity are no JSON and no amount.
@@ -33,7 +55,15 @@ Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 # Attributes are stored as JSON, which holds NUL characters and big integers alike.
 Scalar = str | int | Number | bool | None
-Attributes = dict[Annotated[str, Field(min_length=1, max_length=200)], Scalar]
+def empty_is_missing(value: object) -> object:
+    """An empty text is a missing value, as in every file format (docs/data.md)."""
+    return None if value == "" else value
+
+
+Attributes = dict[
+    Annotated[str, Field(min_length=1, max_length=200)],
+    Annotated[Scalar, AfterValidator(empty_is_missing)],
+]
 
 
 class Body(BaseModel):

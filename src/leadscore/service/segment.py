@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from leadscore import schema
 from leadscore.service.inputs import AccountIn, EventIn, LeadIn, fields_set
+from leadscore.timestamps import TimestampError, parse_timestamp
 
 Message = Mapping[str, Any]
 Row = dict[str, Any]
@@ -186,15 +187,10 @@ def parse_time(value: object, field: str) -> datetime:
     if not isinstance(value, str):
         raise _error(field, "must be an ISO-8601 time string")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _error(field, f"not an ISO-8601 time: {value[:50]!r}") from None
-    if parsed.tzinfo is not None:
-        try:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-        except OverflowError:
-            raise _error(field, "out of range once converted to UTC") from None
-    return parsed
+        # the one rule of files, mappings and the REST API (leadscore.timestamps)
+        return parse_timestamp(value)
+    except TimestampError as exc:
+        raise _error(field, str(exc)) from None
 
 
 def event_time(
