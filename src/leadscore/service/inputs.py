@@ -55,6 +55,8 @@ Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 # Attributes are stored as JSON, which holds NUL characters and big integers alike.
 Scalar = str | int | Number | bool | None
+
+
 def empty_is_missing(value: object) -> object:
     """An empty text is a missing value, as in every file format (docs/data.md)."""
     return None if value == "" else value
