@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -105,7 +106,8 @@ _LABELS = {
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # messages quote the user's text (`[low, high]`, a regex): never read it as rich markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -238,11 +240,12 @@ def check(
     problems = api.check(scoring, _load_data(data, mapping) if data else None)
     if problems:
         for p in problems:
-            err.print(f"[bold red]error:[/] {model}: {p}", highlight=False)
+            err.print(f"[bold red]error:[/] {escape(f'{model}: {p}')}", highlight=False)
         raise typer.Exit(code=2)
     rules = len(scoring.fit.rules) + len(scoring.behaviour.rules) + len(scoring.behaviour.frequency)
     console.print(
-        f"[green]ok[/] {model}: model {scoring.name!r} version {scoring.version}, {rules} rules",
+        "[green]ok[/] "
+        + escape(f"{model}: model {scoring.name!r} version {scoring.version}, {rules} rules"),
         highlight=False,
     )
 
@@ -1218,8 +1221,19 @@ def serve(
     db: DbOpt = None,
     model: Annotated[
         Path | None,
-        typer.Option("--model", help="Publish this model file at start (if not already live)."),
+        typer.Option(
+            "--model",
+            help="The first model: published at start when the store has none live (a model "
+            "published later through the API or dashboard stays live; see --republish).",
+        ),
     ] = None,
+    republish: Annotated[
+        bool,
+        typer.Option(
+            "--republish",
+            help="Publish the --model file even when another model is live in the store.",
+        ),
+    ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     rescore_every: Annotated[
@@ -1254,6 +1268,16 @@ def serve(
             "(comma-separated IPs or networks, * for any); none by default.",
         ),
     ] = "",
+    webhook_allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook-allow",
+            envvar="LEADSCORE_WEBHOOK_ALLOW",
+            help="A private host the server may call, for self-hosted webhook receivers: "
+            "HOST[:PORT], an IP address or a network (10.0.0.0/8); repeat it or separate "
+            "entries by commas. Only public addresses otherwise.",
+        ),
+    ] = None,
 ) -> None:
     """Run the scoring service: REST API, Segment-compatible tracking, webhooks (docs at /docs)."""
     import uvicorn
@@ -1269,12 +1293,20 @@ def serve(
         _lock = serverlock.acquire(database_url(db))
     except LeadscoreError as exc:
         raise _fail(str(exc)) from exc
+    from leadscore.service.urls import Policy
+
+    allow = tuple(e for v in webhook_allow or () for e in v.replace(",", " ").split())
+    try:
+        Policy(allow)
+    except ValueError as exc:
+        raise _fail(f"--webhook-allow: {exc}") from exc
     settings = Settings(
         database_url=db,
         rescore_interval=rescore_every,
         max_request_bytes=max_request_bytes,
         max_batch=max_batch,
         artefacts=artefacts or (model.resolve().parent if model is not None else None),
+        webhook_allow=allow,
     )
     try:
         service = Service(settings)
@@ -1287,7 +1319,14 @@ def serve(
                         highlight=False,
                         soft_wrap=True,
                     )
-        fastapi_app = create_app(settings, model=model, service=service)
+        if model is not None:
+            started = service.publish_file(model, republish=republish)
+            notice = started.notice()
+            if notice is not None:
+                err.print(f"notice: {notice}", markup=False, highlight=False, soft_wrap=True)
+        elif republish:
+            raise _fail("--republish publishes the --model file: give one")
+        fastapi_app = create_app(settings, service=service)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from exc
     err.print(f"leadscore serving on http://{host}:{port} (API docs at /docs)", highlight=False)

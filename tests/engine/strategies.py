@@ -160,6 +160,12 @@ def behaviour_rule(draw: st.DrawFn, name: str) -> dict[str, Any]:
     for key, strategy in optional.items():
         if draw(st.integers(0, 3)) == 0:
             rule[key] = draw(strategy)
+    if rule.get("repeatable") is False:
+        # first time only: the loader refuses `keep: latest` and a `max_count` above 1 with it
+        if rule.get("keep") == "latest":
+            del rule["keep"]
+        if rule.get("max_count", 1) > 1:
+            del rule["max_count"]
     return rule
 
 

@@ -70,7 +70,6 @@ def test_equals_keeps_the_type_written() -> None:
     "data",
     [
         {"field": "x"},
-        {"field": "x", "equals": None},
         {"field": "x", "equals": 1, "in": [1]},
         {"field": "x", "gt": 1, "lt": 5},
         {"field": "x", "exists": True, "regex": "a"},
@@ -79,6 +78,16 @@ def test_equals_keeps_the_type_written() -> None:
 def test_leaf_needs_exactly_one_operator(data: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="needs exactly one operator"):
         condition(data)
+
+
+@pytest.mark.parametrize("op", ["equals", "in", "contains", "gt", "between", "exists"])
+def test_a_null_operand_says_null_is_no_value_and_points_to_exists(op: str) -> None:
+    # `equals: null` read as "no operator given" was reported as "found none"
+    with pytest.raises(ValidationError) as caught:
+        condition({"field": "email", op: None})
+    message = str(caught.value)
+    assert f"`{op}: null` on field 'email': null is not a value to compare with" in message
+    assert "write `exists: false`" in message and "found none" not in message
 
 
 def test_exists_false_counts_as_an_operator() -> None:

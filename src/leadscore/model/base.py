@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class Strict(BaseModel):
@@ -15,14 +22,34 @@ class Strict(BaseModel):
         extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = {f.alias or name for name, f in cls.model_fields.items()}
-            unknown = [k for k in data if k not in known and k not in cls.model_fields]
-            if unknown:
-                raise ValueError(
-                    f"unknown key {unknown[0]!r}; expected one of: {', '.join(sorted(known))}"
+    def _known_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if not isinstance(data, dict):
+            return handler(data)
+        known = {f.alias or name for name, f in cls.model_fields.items()}
+        unknown = [k for k in data if k not in known and k not in cls.model_fields]
+        if not unknown:
+            return handler(data)
+        # Every problem of the object at once: each unknown key, then what the rest has.
+        expected = ", ".join(sorted(known))
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_key", f"unknown key {key!r}; expected one of: {expected}"
+                ),
+                loc=(),
+                input=data,
+            )
+            for key in unknown
+        ]
+        try:
+            handler({k: v for k, v in data.items() if k not in unknown})
+        except ValidationError as exc:
+            errors += [
+                InitErrorDetails(
+                    type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"]
                 )
-        return data
+                for e in exc.errors()
+            ]
+        raise ValidationError.from_exception_data(cls.__name__, errors)

@@ -191,6 +191,18 @@ class Leaf(Strict):
 
     @model_validator(mode="after")
     def _one_operator(self) -> Leaf:
+        # `equals: null` was read as "no operator": say what null means here instead
+        nulls = [
+            op
+            for op in OPERATORS
+            if ("in_" if op == "in" else op) in self.model_fields_set and self.operand(op) is None
+        ]
+        if nulls:
+            raise ValueError(
+                f"`{nulls[0]}: null` on field {self.field!r}: null is not a value to compare "
+                "with; to test for an empty field write `exists: false` (for one with a value, "
+                "`exists: true`)"
+            )
         given = [op for op in OPERATORS if self.operand(op) is not None]
         if len(given) != 1:
             found = ", ".join(given) if given else "none"
