@@ -40,12 +40,12 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     )
 
 
-def start(db: str, port: int, model: Path, log: Path) -> subprocess.Popen[bytes]:
+def start(db: str, port: int, model: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [
                 *(LEADSCORE, "serve", "--db", db, "--port", str(port), "--model", str(model)),
-                *("--rescore-every", "0", "--no-bootstrap-key"),
+                *("--rescore-every", "0", "--no-bootstrap-key", *extra),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -210,3 +210,58 @@ def test_users_and_keys_commands_beside_a_busy_server(sqlite_db: str, tmp_path: 
             sender.join(60)
         stop(proc)
     assert "database is locked" not in (tmp_path / "serve.log").read_text()
+
+
+def test_a_restart_never_undoes_a_model_published_through_the_api(
+    sqlite_db: str, tmp_path: Path
+) -> None:
+    key = _admin_key(sqlite_db)
+    first = tmp_path / "counting.yaml"
+    first.write_text(COUNTING)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"authorization": f"Bearer {key}"}
+
+    def live() -> tuple[str, list[str]]:
+        models = httpx.get(f"{base}/v1/models", headers=headers).json()
+        active = next(m for m in models["items"] if m["id"] == models["active"])
+        return active["version"], [m["version"] for m in models["items"]]
+
+    proc = start(sqlite_db, port, first, tmp_path / "1.log")
+    try:
+        assert live() == ("1", ["1"])  # the file is the first model
+        r = httpx.post(
+            f"{base}/v1/models",
+            content=OTHER,
+            headers={**headers, "content-type": "application/yaml"},
+        )
+        assert r.status_code == 201, r.text
+        r = httpx.post(f"{base}/v1/models/{r.json()['id']}/publish", headers=headers)
+        assert r.status_code == 202, r.text
+        assert live() == ("2", ["2", "1"])
+    finally:
+        stop(proc)
+
+    proc = start(sqlite_db, port, first, tmp_path / "2.log")
+    try:
+        assert live() == ("2", ["2", "1"])  # the restart kept what the API published
+    finally:
+        stop(proc)
+    notice = " ".join((tmp_path / "2.log").read_text().split())
+    assert "notice: the store's live model is 'counting' version 2 (model 2, published" in notice
+    assert f"--model {first} ('counting' version 1), which is not published again" in notice
+    assert f"leadscore serve --model {first} --republish" in notice
+
+    proc = start(sqlite_db, port, first, tmp_path / "3.log", "--republish")
+    try:
+        assert live() == ("1", ["1", "2", "1"])  # asked for: the file is live again
+    finally:
+        stop(proc)
+    assert "notice" not in (tmp_path / "3.log").read_text()
+
+    proc = start(sqlite_db, port, first, tmp_path / "4.log")
+    try:
+        assert live() == ("1", ["1", "2", "1"])  # the same source live: nothing to do
+    finally:
+        stop(proc)
+    assert "notice" not in (tmp_path / "4.log").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,18 +65,20 @@ class Service:
         with self.store.read() as conn:
             return registry.active_id(conn)
 
-    def publish_file(self, path: Path) -> int | None:
-        """Upload and publish a model file unless the same source is already published."""
+    def publish_file(self, path: Path, *, republish: bool = False) -> registry.StartModel:
+        """Publish a model file as the first model: only when none is live, unless `republish`.
+
+        See `registry.start_model`: a different live model stays live without `republish`.
+        """
         source = path.read_text(encoding="utf-8")
         with self.store.write() as conn:
-            current = registry.active_id(conn)
-            row = registry.get_model_row(conn, current) if current is not None else None
-            if row is not None and row["source"] == source:
-                return None
+            start = registry.start_model(conn, source, str(path), republish=republish)
+            if start.action != "publish":
+                return start
             model_id = registry.add_draft(conn, source, self.clock(), str(path))
             # a hybrid model's artefact must load before it goes live (the draft rolls back)
             self.scorer.registry.load(conn, model_id)
-        return self.jobs.publish(model_id)
+        return dataclasses.replace(start, job_id=self.jobs.publish(model_id))
 
     def start(self) -> None:
         """Start the background threads."""

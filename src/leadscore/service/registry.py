@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -87,6 +87,52 @@ def set_active(conn: Connection, model_id: int, now: datetime) -> None:
         conn.execute(t.meta.update().where(t.meta.c.key == ACTIVE_KEY).values(value=str(model_id)))
     else:
         conn.execute(t.meta.insert().values(key=ACTIVE_KEY, value=str(model_id)))
+
+
+@dataclass(frozen=True)
+class StartModel:
+    """What `leadscore serve --model FILE` does with FILE when the server starts."""
+
+    action: Literal["publish", "live", "kept"]  # publish FILE; FILE is live; another stays live
+    file: str
+    file_model: str  # FILE's name and version
+    live_model: str | None = None  # the live model that stays, when it is another one
+    job_id: int | None = None  # the publishing job, when FILE is published
+
+    def notice(self) -> str | None:
+        """What to tell the operator when FILE was not published; None otherwise."""
+        if self.action != "kept":
+            return None
+        return (
+            f"the store's live model is {self.live_model}, published after or instead of "
+            f"--model {self.file} ({self.file_model}), which is not published again: a restart "
+            "must not undo a model published through the API or the dashboard. To publish the "
+            f"file: leadscore serve --model {self.file} --republish (or upload it with "
+            "POST /v1/models and publish it)."
+        )
+
+
+def start_model(conn: Connection, source: str, filename: str, *, republish: bool) -> StartModel:
+    """Decide what a server started with a model file does with it (see `StartModel`).
+
+    The file is only the first model: published when the store has none live. A different
+    live model stays live unless `republish` asks for the file; the same source live is left
+    as it is. The file is validated either way (ModelError names line and field).
+    """
+    model = parse_model(source, filename)
+    named = f"{model.name!r} version {model.version}"
+    current = active_id(conn)
+    row = get_model_row(conn, current) if current is not None else None
+    if row is None:
+        return StartModel("publish", filename, named)
+    if row["source"] == source:
+        return StartModel("live", filename, named)
+    when = row["published_at"]
+    live = (
+        f"{row['name']!r} version {row['version']} (model {row['id']}, published "
+        f"{when.isoformat(sep=' ', timespec='seconds') if when else 'earlier'} UTC)"
+    )
+    return StartModel("publish" if republish else "kept", filename, named, live)
 
 
 def previous_published(conn: Connection) -> int | None:
