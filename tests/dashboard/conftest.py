@@ -22,7 +22,12 @@ ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 def running(database_url: str) -> Iterator[Running]:
     """The service on a fresh database with one dashboard user (maria)."""
     clock = ManualClock()
-    settings = Settings(database_url=database_url, rescore_interval=0, webhook_base_delay=0.05)
+    settings = Settings(
+        database_url=database_url,
+        rescore_interval=0,
+        webhook_base_delay=0.05,
+        webhook_allow=("127.0.0.1",),  # the tests' receivers: allowed, not the default
+    )
     with running_service(settings, clock) as running:
         with running.service.store.write() as conn:
             create_user(conn, USER, PASSWORD, admin=True, now=clock())

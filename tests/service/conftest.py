@@ -14,6 +14,11 @@ from servicekit import ManualClock, Running, running_service
 def running(database_url: str) -> Iterator[Running]:
     """The service on a fresh database, with a manual clock and no scheduled rescoring."""
     clock = ManualClock()
-    settings = Settings(database_url=database_url, rescore_interval=0, webhook_base_delay=0.05)
+    settings = Settings(
+        database_url=database_url,
+        rescore_interval=0,
+        webhook_base_delay=0.05,
+        webhook_allow=("127.0.0.1",),  # the tests' receivers: allowed, not the default
+    )
     with running_service(settings, clock) as running:
         yield running

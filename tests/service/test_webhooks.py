@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from leadscore.service import urls
 from leadscore.service import webhooks as wh
 from leadscore.store import tables as t
 from leadscore.store.database import Store, open_store
@@ -26,6 +27,8 @@ from servicekit import Received, Receiver
 
 T0 = datetime(2025, 3, 1, 12, 0, 0)
 SECRET = "s3cret-for-tests-0123456789"
+# The receivers run on 127.0.0.1, which the server refuses unless allowed.
+LOCAL = urls.Policy(["127.0.0.1"])
 
 
 class FakeClock:
@@ -65,7 +68,7 @@ def make_deliverer(store: Store, clock: FakeClock) -> Iterator[MakeDeliverer]:
     made: list[wh.Deliverer] = []
 
     def make(**options: Any) -> wh.Deliverer:
-        options = {"timeout": 2.0, "rng": random.Random(7), **options}
+        options = {"timeout": 2.0, "rng": random.Random(7), "policy": LOCAL, **options}
         deliverer = wh.Deliverer(options.pop("store", store), clock, **options)
         made.append(deliverer)
         return deliverer
@@ -77,7 +80,7 @@ def make_deliverer(store: Store, clock: FakeClock) -> Iterator[MakeDeliverer]:
 
 def add_webhook(store: Store, url: str, topics: list[str] | None = None) -> int:
     with store.write() as conn:
-        webhook_id: int = wh.create_webhook(conn, url, topics, SECRET, T0)["id"]
+        webhook_id: int = wh.create_webhook(conn, url, topics, SECRET, T0, policy=LOCAL)["id"]
     return webhook_id
 
 

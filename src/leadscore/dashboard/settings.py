@@ -22,7 +22,7 @@ from leadscore.dashboard.web import (
     viewer,
     words_of,
 )
-from leadscore.service import keys
+from leadscore.service import keys, urls
 from leadscore.service import webhooks as wh
 from leadscore.service.routes.operations import KeyIn
 
@@ -109,6 +109,9 @@ WORDS: Final = {
         "log": "Delivery log",
         "log_of": "Delivery log of {url}",
         "bad_url": "URL: must be an absolute http:// or https:// address",
+        "url_address": "URL: the server calls only public addresses; a self-hosted "
+        "receiver needs “--webhook-allow HOST[:PORT]” when the server starts",
+        "url_credentials": "URL: must not hold a user name or password",
         "bad_topics": "Topics: choose at least one",
         "bad_secret": "Signing secret: at least 16 characters (or leave it empty)",
         "users": "Dashboard users",
@@ -182,6 +185,9 @@ WORDS: Final = {
         "log": "Zustellprotokoll",
         "log_of": "Zustellprotokoll von {url}",
         "bad_url": "URL: muss eine absolute http://- oder https://-Adresse sein",
+        "url_address": "URL: der Server ruft nur öffentliche Adressen auf; ein eigener "
+        "Empfänger braucht „--webhook-allow HOST[:PORT]“ beim Start des Servers",
+        "url_credentials": "URL: darf keinen Benutzernamen und kein Passwort enthalten",
         "bad_topics": "Themen: mindestens eines wählen",
         "bad_secret": "Signaturschlüssel: mindestens 16 Zeichen (oder leer lassen)",
         "users": "Dashboard-Benutzer",
@@ -373,14 +379,17 @@ def revoke_key(request: Request, key_id: int, csrf: Annotated[str, Form()] = "")
     return RedirectResponse("/ui/settings?" + urlencode({"revoked": key["name"]}), status_code=303)
 
 
-def _hook_errors(message: str, w: dict[str, str], lang: str) -> dict[str, str]:
+def _hook_errors(exc: ValueError, w: dict[str, str], lang: str) -> dict[str, str]:
     """The service's refusal of a webhook as a message next to the field it names."""
+    message = str(exc)
     field, _, detail = message.partition(":")
     if field not in ("url", "topics", "secret") or not detail:
         field, detail = "url", f" {message}"
     # English shows the service's own words; German the field's message in German.
     if lang == "en":
         return {field: f"{w['label_' + field]}:{detail}"}
+    if isinstance(exc, urls.UrlRefused) and exc.reason != "form":
+        return {field: w[f"url_{exc.reason}"]}
     return {field: w[f"bad_{field}"]}
 
 
@@ -405,9 +414,11 @@ def add_webhook(
     service = service_of(request)
     try:
         with service.store.write() as conn:
-            created = wh.create_webhook(conn, url, chosen, secret or None, service.clock())
+            created = wh.create_webhook(
+                conn, url, chosen, secret or None, service.clock(), policy=service.url_policy
+            )
     except ValueError as exc:
-        errors = _hook_errors(str(exc), w, lang_of(request))
+        errors = _hook_errors(exc, w, lang_of(request))
         return _page(request, session, status=422, hook_form=form, errors=errors)
     _sent(request).add(once)
     service.scorer.forget_subscriptions()

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadscore.service import registry
+from leadscore.service import registry, urls
 from leadscore.service.bodies import BodyGuard
 from leadscore.service.clock import Clock, utc_now
 from leadscore.service.preview import Previews
@@ -36,6 +36,8 @@ class Settings:
     max_batch: int = 10_000
     webhook_base_delay: float = 10.0
     webhook_max_attempts: int = 8
+    # private hosts the server may call (self-hosted receivers): see service/urls.py
+    webhook_allow: tuple[str, ...] = ()
     background: bool = True  # run the worker, jobs, scheduler and webhook threads
     artefacts: Path | None = None  # where hybrid models' predictive artefacts are (default: cwd)
 
@@ -52,9 +54,11 @@ class Service:
         self.jobs = Jobs(self.scorer, clock)
         self.previews = Previews(self.scorer)  # the dashboard's, run on demand
         self.scheduler = Scheduler(self.jobs, settings.rescore_interval, self.active_model_id)
+        self.url_policy = urls.Policy(settings.webhook_allow)  # every URL the server calls
         self.deliverer = Deliverer(
             self.store,
             clock,
+            policy=self.url_policy,
             base_delay=settings.webhook_base_delay,
             max_attempts=settings.webhook_max_attempts,
         )

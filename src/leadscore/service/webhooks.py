@@ -43,16 +43,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, NamedTuple
-from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from leadscore import __version__
+from leadscore.service import urls
 from leadscore.service.clock import Clock
 from leadscore.store import tables as t
 from leadscore.store.database import Store
@@ -132,23 +133,6 @@ def verify_signature(
 # ---------------------------------------------------------------- webhooks
 
 
-def _check_url(url: str) -> str:
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        valid = (
-            parts.scheme.lower() in ("http", "https")
-            and bool(parts.hostname)
-            and parts.port != 0  # .port raises ValueError when out of range
-            and not any(c.isspace() for c in url)
-        )
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(f"url: must be an absolute http:// or https:// URL; got {url!r}")
-    return url
-
-
 def _check_topics(topics: Iterable[str] | None) -> list[str]:
     if topics is None:
         return list(TOPICS)
@@ -167,7 +151,8 @@ def _check_topics(topics: Iterable[str] | None) -> list[str]:
 def _webhook(row: Mapping[Any, Any], *, secret: bool) -> dict[str, Any]:
     out = {
         "id": row["id"],
-        "url": row["url"],
+        # Rows stored before URLs were checked may hold credentials: never shown.
+        "url": urls.redact(row["url"]),
         "topics": list(row["topics"]),
         "active": bool(row["active"]),
         "created_at": row["created_at"],
@@ -183,9 +168,12 @@ def create_webhook(
     topics: Iterable[str] | None,
     secret: str | None,
     now: datetime,
+    *,
+    policy: urls.Policy = urls.STRICT,
 ) -> dict[str, Any]:
-    """Store a webhook (all topics if `topics` is None) and return it with its secret."""
-    url = _check_url(url)
+    """Store a webhook (all topics if `topics` is None) and return it with its secret; the
+    URL must be one `policy` lets the server call (`urls.UrlRefused` otherwise)."""
+    url = policy.check(url)
     chosen = _check_topics(topics)
     if secret is None:
         secret = secrets.token_urlsafe(32)
@@ -245,7 +233,8 @@ def deliveries(
             "status": r["status"],
             "attempts": r["attempts"],
             "last_status": r["last_status"],
-            "last_error": r["last_error"],
+            # Older rows kept up to 500 characters of a receiver's answer: cut as new ones.
+            "last_error": None if r["last_error"] is None else excerpt(r["last_error"]),
             "created_at": r["created_at"],
             "delivered_at": r["delivered_at"],
             # Only a pending delivery has a next attempt; the column keeps the last one.
@@ -347,14 +336,27 @@ class Subscriptions:
 
 # ---------------------------------------------------------------- delivery
 
+# What is kept of a receiver's answer or an error: enough to tell what went wrong, not a
+# body (which may hold anything the receiver chose to send back).
+EXCERPT_CHARS: Final = 120
+_READ_AT_MOST: Final = 1024
 
-@dataclass(frozen=True)
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` as one short line of printable characters (controls and format characters
+    such as bidi overrides become spaces), cut to `limit` characters."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@dataclass
 class _Job:
     id: int
+    webhook: int
     topic: str
     payload: str
     attempts: int
-    due: datetime
+    due: datetime  # the claim's lease, renewed while the job waits or is sent
     url: str
     secret: str
 
@@ -364,6 +366,9 @@ class _Outcome:
     status: int | None
     error: str | None
     at: datetime
+    # No answer at all (refused, unreachable, timed out): the receiver's other due
+    # deliveries are not sent in this round.
+    unreachable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -377,22 +382,34 @@ def _unix(moment: datetime) -> int:
 def _error_text(response: httpx.Response) -> str:
     head = bytearray()
     try:
-        for chunk in response.iter_bytes():
+        for chunk in response.iter_raw():
             head += chunk
-            if len(head) >= _ERROR_BODY_LIMIT:
+            if len(head) >= _READ_AT_MOST:
                 break
     except httpx.HTTPError:
         pass
-    text = " ".join(head[:_ERROR_BODY_LIMIT].decode("utf-8", "replace").split())
+    text = excerpt(head[:_READ_AT_MOST].decode("utf-8", "replace"))
     return f"HTTP {response.status_code}" + (f": {text}" if text else "")
 
 
 class Deliverer:
-    """Sends due deliveries, retrying failures with exponential backoff, on a thread or on call.
+    """Sends due deliveries on a small pool of workers, retrying failures with backoff.
+
+    Each webhook's deliveries are sent in order by one worker at a time, and different
+    webhooks in parallel (`workers` of them), so a slow receiver delays only its own.
+    `timeout` bounds one delivery in total (resolving, connecting, sending and the
+    answer), not each read. A delivery the receiver did not answer (refused, unreachable,
+    timed out) ends that receiver's round: its other due deliveries count the same failed
+    attempt without being sent, so a dead receiver holds a worker for one timeout per round.
 
     A failed attempt number n (1-based) is retried after
     ``min(max_delay, base_delay * 2 ** (n - 1))`` seconds plus up to 10% jitter; after
     `max_attempts` attempts the delivery is marked failed.
+
+    Claims are leases of `lease` seconds, renewed while this process holds them, so the
+    deliveries of a process that died are taken back within `lease` seconds. Outcomes are
+    recorded one by one as they come, so after a crash at most the deliveries in flight
+    (one per worker) are sent again, with the same ``X-Leadscore-Delivery`` id.
     """
 
     def __init__(
@@ -400,37 +417,51 @@ class Deliverer:
         store: Store,
         clock: Clock,
         *,
+        policy: urls.Policy = urls.STRICT,
         base_delay: float = 10.0,
         max_delay: float = 3600.0,
         max_attempts: int = 8,
         timeout: float = 10.0,
         batch: int = 100,
+        workers: int = 4,
+        lease: float = 20.0,
         poll_interval: float = 0.5,
         rng: random.Random | None = None,
     ) -> None:
         if base_delay <= 0 or max_delay < base_delay:
             raise ValueError("base_delay must be positive and max_delay at least base_delay")
-        if max_attempts < 1 or batch < 1 or timeout <= 0 or poll_interval <= 0:
-            raise ValueError("max_attempts, batch, timeout and poll_interval must be positive")
+        if min(max_attempts, batch, workers) < 1 or min(timeout, poll_interval, lease) <= 0:
+            raise ValueError(
+                "max_attempts, batch, workers, timeout, lease and poll_interval must be positive"
+            )
         self.store = store
         self.clock = clock
+        self.policy = policy
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.max_attempts = max_attempts
         self.timeout = timeout
         self.batch = batch
+        self.workers = workers
+        self.lease = lease
         self.poll_interval = poll_interval
         self._rng = rng or random.Random()
-        # Redirects are not followed: the signature names no URL, so a redirect could
-        # forward a valid signed request to a host the admin never configured.
-        self._client = httpx.Client(
-            timeout=timeout,
-            follow_redirects=False,
-            headers={"User-Agent": f"leadscore-webhooks/{__version__}"},
+        self._rng_lock = threading.Lock()
+        # Redirects are not followed (in `policy.client`): the signature names no URL, so a
+        # redirect could forward a valid signed request to a host nobody configured.
+        self._client = policy.client(
+            timeout,
+            max_connections=workers + 2,
+            user_agent=f"leadscore-webhooks/{__version__}",
         )
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="leadscore-webhook")
+        self._lock = threading.Lock()  # guards the two below and every lease write
+        self._held: dict[int, _Job] = {}  # claimed and not yet recorded
+        self._busy: set[int] = set()  # webhooks with a worker on them
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after `attempts` failed attempts, jitter included."""
@@ -438,26 +469,29 @@ class Deliverer:
         nominal = min(self.max_delay, self.base_delay * 2.0 ** min(attempts - 1, 64))
         # Upward only, so no retry comes sooner than the backoff promises; the spread
         # keeps many deliveries failing together from retrying in lockstep.
-        return nominal * (1.0 + 0.1 * self._rng.random())
+        with self._rng_lock:
+            return nominal * (1.0 + 0.1 * self._rng.random())
 
     def deliver_due(self) -> int:
-        """Send due pending deliveries (up to `batch`) and record outcomes; how many were sent."""
-        jobs = self._claim()
-        outcomes: list[tuple[_Job, _Outcome]] = []
-        for job in jobs:
-            if self._stop.is_set():
-                break
-            outcomes.append((job, self._send(job)))
-        if jobs:
-            self._record(outcomes, jobs[len(outcomes) :])
-        return len(outcomes)
+        """Send due pending deliveries (up to `batch`), wait for them and record outcomes;
+        how many were sent."""
+        with self._lock:
+            busy = set(self._busy)
+        rounds = [self._pool.submit(self._round, jobs) for jobs in self._claim(busy)]
+        waiting = set(rounds)
+        while waiting:
+            _, waiting = wait(waiting, timeout=self.lease / 4)
+            self._renew()
+        return sum(r.result() for r in rounds)
 
-    def _claim(self) -> list[_Job]:
+    def _claim(self, busy: set[int]) -> list[list[_Job]]:
+        """Claim due deliveries of webhooks not in `busy`, grouped by webhook in order."""
         now = self.clock()
         with self.store.read() as conn:
             rows = conn.execute(
                 sa.select(
                     _D.c.id,
+                    _D.c.webhook_id,
                     _D.c.topic,
                     _D.c.payload,
                     _D.c.attempts,
@@ -471,6 +505,7 @@ class Deliverer:
                     _D.c.status == "pending",
                     _D.c.next_attempt_at <= now,
                     sa.or_(_W.c.id.is_(None), _W.c.active == sa.true()),
+                    _D.c.webhook_id.not_in(busy),
                 )
                 .order_by(_D.c.next_attempt_at, _D.c.id)
                 .limit(self.batch)
@@ -478,16 +513,18 @@ class Deliverer:
         if not rows:
             return []
         # Several processes may run a Deliverer on one database: each row is claimed by
-        # moving its next attempt past the time this batch can take, and only the process
-        # whose compare-and-set wins sends it. A crash mid-batch retries after the lease.
-        lease = now + timedelta(seconds=60 + 2 * self.timeout * len(rows))
-        jobs: list[_Job] = []
-        with self.store.write() as conn:
+        # moving its next attempt to the end of a short lease, renewed while this process
+        # holds it, and only the process whose compare-and-set wins sends it.
+        lease = now + timedelta(seconds=self.lease)
+        groups: dict[int, list[_Job]] = {}
+        with self._lock, self.store.write() as conn:
             for r in rows:
                 if r.webhook is None:
                     # The webhook is gone: its deliveries are dropped, not sent.
                     conn.execute(_D.delete().where(_D.c.id == r.id))
                     continue
+                if r.id in self._held:
+                    continue  # ours already (a lease that lapsed while its write waited)
                 claimed = conn.execute(
                     _D.update()
                     .where(
@@ -498,8 +535,64 @@ class Deliverer:
                     .values(next_attempt_at=lease)
                 ).rowcount
                 if claimed:
-                    jobs.append(_Job(r.id, r.topic, r.payload, r.attempts, lease, r.url, r.secret))
-        return jobs
+                    job = _Job(
+                        r.id, r.webhook, r.topic, r.payload, r.attempts, lease, r.url, r.secret
+                    )
+                    self._held[job.id] = job
+                    groups.setdefault(job.webhook, []).append(job)
+            self._busy.update(groups)
+        return list(groups.values())
+
+    def _renew(self) -> None:
+        """Extend the lease of every delivery this process holds."""
+        with self._lock:
+            if not self._held:
+                return
+            lease = self.clock() + timedelta(seconds=self.lease)
+            by_due: dict[datetime, list[_Job]] = {}
+            for job in self._held.values():
+                by_due.setdefault(job.due, []).append(job)
+            with self.store.write() as conn:
+                for due, jobs in by_due.items():
+                    conn.execute(
+                        _D.update()
+                        .where(
+                            _D.c.id.in_([j.id for j in jobs]),
+                            _D.c.status == "pending",
+                            _D.c.next_attempt_at == due,
+                        )
+                        .values(next_attempt_at=lease)
+                    )
+            for jobs in by_due.values():
+                for job in jobs:
+                    job.due = lease
+
+    def _round(self, jobs: list[_Job]) -> int:
+        """Send one webhook's claimed deliveries in order; how many were sent."""
+        sent = 0
+        try:
+            for i, job in enumerate(jobs):
+                if self._stop.is_set():
+                    self._hand_back(jobs[i:])
+                    break
+                outcome = self._send(job)
+                sent += 1
+                self._record([(job, outcome)])
+                if outcome.unreachable and i + 1 < len(jobs):
+                    note = excerpt(
+                        f"not sent: delivery {job.id} to this webhook got no answer "
+                        f"({outcome.error})"
+                    )
+                    skipped = _Outcome(None, note, outcome.at, unreachable=True)
+                    self._record([(rest, skipped) for rest in jobs[i + 1 :]])
+                    break
+        finally:
+            with self._lock:
+                for job in jobs:
+                    self._held.pop(job.id, None)
+                self._busy.discard(jobs[0].webhook)
+            self._wake.set()  # the loop may claim this webhook's next deliveries
+        return sent
 
     def _send(self, job: _Job) -> _Outcome:
         body = job.payload.encode()
@@ -513,18 +606,22 @@ class Deliverer:
             "X-Leadscore-Signature": SIGNATURE_PREFIX + sign(job.secret, timestamp, body),
         }
         try:
-            with self._client.stream("POST", job.url, content=body, headers=headers) as response:
+            with (
+                urls.deadline(self.timeout),
+                self._client.stream("POST", job.url, content=body, headers=headers) as response,
+            ):
                 if 200 <= response.status_code < 300:
                     return _Outcome(response.status_code, None, self.clock())
                 return _Outcome(response.status_code, _error_text(response), self.clock())
         except Exception as exc:
             # Whatever one endpoint does wrong is recorded against it and must not stop
-            # the rest of the batch from being sent.
-            message = str(exc)
+            # the rest from being sent.
+            message = excerpt(str(exc))
             error = type(exc).__name__ + (f": {message}" if message else "")
-            return _Outcome(None, error, self.clock())
+            unreachable = isinstance(exc, (httpx.TransportError, urls.UrlRefused))
+            return _Outcome(None, error, self.clock(), unreachable=unreachable)
 
-    def _record(self, outcomes: list[tuple[_Job, _Outcome]], unsent: list[_Job]) -> None:
+    def _record(self, outcomes: list[tuple[_Job, _Outcome]]) -> None:
         with self.store.write() as conn:
             for job, outcome in outcomes:
                 attempts = job.attempts + 1
@@ -545,8 +642,14 @@ class Deliverer:
                 conn.execute(
                     _D.update().where(_D.c.id == job.id, _D.c.status == "pending").values(**values)
                 )
-            # Stopped mid-batch: hand the rest back at once rather than after the lease.
-            for job in unsent:
+        with self._lock:
+            for job, _ in outcomes:
+                self._held.pop(job.id, None)
+
+    def _hand_back(self, jobs: list[_Job]) -> None:
+        """Stopped: make unsent deliveries due at once rather than when the lease ends."""
+        with self._lock, self.store.write() as conn:
+            for job in jobs:
                 conn.execute(
                     _D.update()
                     .where(
@@ -556,6 +659,7 @@ class Deliverer:
                     )
                     .values(next_attempt_at=self.clock())
                 )
+                self._held.pop(job.id, None)
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (e.g. after committing new deliveries)."""
@@ -570,23 +674,36 @@ class Deliverer:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop the thread after the request in flight, and close the HTTP client."""
+        """Stop after the requests in flight (each ends by its deadline), hand back what
+        was not sent, and close the HTTP client."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._client.close()
+        if not self._closed:
+            self._closed = True
+            self._pool.shutdown(wait=True)
+            self._client.close()
 
     def _run(self) -> None:
+        renew_at = time.monotonic() + self.lease / 4
         while not self._stop.is_set():
+            claimed = False
             try:
-                sent = self.deliver_due()
+                if time.monotonic() >= renew_at:
+                    self._renew()
+                    renew_at = time.monotonic() + self.lease / 4
+                with self._lock:
+                    busy = set(self._busy)
+                if len(busy) < self.workers:
+                    for jobs in self._claim(busy):
+                        self._pool.submit(self._round, jobs)
+                        claimed = True
             except Exception:
                 # A database hiccup must not end delivery for the life of the process.
                 log.exception("webhook delivery failed; trying again shortly")
-                sent = 0
-            if sent >= self.batch:
-                continue  # probably more due: no pause
-            self._wake.wait(self.poll_interval)
+            if claimed:
+                continue  # other webhooks may have due deliveries too: no pause
+            self._wake.wait(max(0.0, min(self.poll_interval, renew_at - time.monotonic())))
             self._wake.clear()

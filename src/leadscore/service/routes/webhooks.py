@@ -28,10 +28,13 @@ class WebhookIn(BaseModel):
 
 @router.post("", status_code=201)
 def create_webhook(body: WebhookIn, service: ServiceDep, _: Admin) -> dict[str, Any]:
-    """Subscribe a URL to topics; the answer holds the secret, which is not shown again."""
+    """Subscribe a URL to topics; the answer holds the secret, which is not shown again.
+    The URL must be public unless `--webhook-allow` names its host (see service/urls.py)."""
     try:
         with service.store.write() as conn:
-            created = wh.create_webhook(conn, body.url, body.topics, body.secret, service.clock())
+            created = wh.create_webhook(
+                conn, body.url, body.topics, body.secret, service.clock(), policy=service.url_policy
+            )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     service.scorer.forget_subscriptions()
