@@ -8,10 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.service import registry, urls
@@ -175,12 +179,81 @@ async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+class Problem(BaseModel):
+    """One invalid part of a request: where it is, which field, and what was expected."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    in_: Literal["body", "query", "path", "header", "cookie"] = Field(alias="in")
+    field: str
+    message: str
+
+
+class Error(BaseModel):
+    """The one body of every error answer: what went wrong in a sentence (and, for an invalid
+    request, each problem by place and field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str
+    errors: list[Problem] = Field(
+        default_factory=list,
+        description="When the request does not match its schema: one entry per problem.",
+    )
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Declared on every API operation, so clients (and the fuzzer) can rely on the shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "model": Error,
+        "description": (
+            "Refused; `detail` says why: 400 unreadable (invalid JSON or gzip, NUL in the URL), "
+            "401 no or unknown API key, 403 the key lacks the scope, 404 unknown id, 409 not "
+            "possible in the current state, 413 body too large, 415 unsupported encoding."
+        ),
+    },
+    422: {
+        "model": Error,
+        "description": "Invalid request: `errors` names each field and what was expected.",
+    },
+}
+
+
+def _exact_integer_bounds(node: Any) -> None:
+    # FastAPI's OpenAPI model holds bounds as floats, which turn 2^63 - 1 into 2^63; every
+    # integer the API takes is 64-bit (service.inputs), so the exact bounds are put back.
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key, pick in (("maximum", min), ("minimum", max)):
+                if isinstance(node.get(key), float):
+                    node[key] = pick(int(node[key]), INT64_MAX if pick is min else INT64_MIN)
+        for value in node.values():
+            _exact_integer_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _exact_integer_bounds(value)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc.detail, str):  # keep the one shape whatever a route raised
+        exc = StarletteHTTPException(exc.status_code, str(exc.detail), exc.headers)
+    return await http_exception_handler(request, exc)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the log (uvicorn logs it again); the client gets the one shape.
+    log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for e in exc.errors():
         loc = [str(p) for p in e["loc"]]
-        if loc and loc[0] in ("body", "query", "path", "header"):
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             where, loc = loc[0], loc[1:]
         else:
             where = "body"
@@ -240,10 +313,19 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = svc
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _exact_integer_bounds(FastAPI.openapi(app))
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _server_error)
     for module in (leads, events, tracking, models, operations, webhooks, evaluate):
-        app.include_router(module.router)
-    app.include_router(operations.health)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(operations.health, responses=ERROR_RESPONSES)
     for page in dashboard.ROUTERS:
         app.include_router(page)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="dashboard-static")

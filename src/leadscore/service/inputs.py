@@ -50,11 +50,24 @@ def timestamp_text(value: object) -> object:
 Timestamp = Annotated[datetime, BeforeValidator(timestamp_text), AfterValidator(naive_utc)]
 Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
 Text = Annotated[str, Field(max_length=10_000), AfterValidator(no_nul)]
-# The store's integers are 64-bit; NaN and infinity are no JSON and no amount.
+# The store's integers are 64-bit: a larger id, count or offset would overflow the database
+# driver (a 500), so every integer the API takes, in bodies, paths and queries, is one of these.
 Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Offset = Annotated[int, Field(ge=0, le=2**63 - 1, description="How many rows to skip.")]
+# NaN and infinity are no JSON and no amount.
 Number = Annotated[float, Field(allow_inf_nan=False)]
-# Attributes are stored as JSON, which holds NUL characters and big integers alike.
-Scalar = str | int | Number | bool | None
+
+
+def int64(value: object) -> object:
+    """Refuse an integer beyond 64 bits instead of rounding it into a float."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ValueError("integer beyond 64 bits; send a long id as a string")
+    return value
+
+
+# Attributes are stored as JSON, which holds NUL characters; their integers are 64-bit like
+# every other, as scoring and evaluation read them into 64-bit columns.
+Scalar = Annotated[str | Integer | Number | bool | None, BeforeValidator(int64)]
 
 
 def empty_is_missing(value: object) -> object:

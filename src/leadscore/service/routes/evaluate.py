@@ -19,12 +19,12 @@ from leadscore.evaluate.compare import compare as run_compare
 from leadscore.model.scoring import ScoringModel
 from leadscore.service.dataset import store_dataset
 from leadscore.service.deps import Admin, ServiceDep
-from leadscore.service.inputs import naive_utc
+from leadscore.service.inputs import Integer, naive_utc
 
 router = APIRouter(prefix="/v1/evaluate", tags=["evaluate"])
 
 ModelId = Annotated[
-    int | None, Query(description="A stored model version; default: the published one.")
+    Integer | None, Query(description="A stored model version; default: the published one.")
 ]
 Days = Annotated[float, Query(gt=0, le=3650, description="Horizon in days.")]
 
@@ -106,7 +106,7 @@ def capacity(
 def compare(
     service: ServiceDep,
     _: Admin,
-    candidate: Annotated[int, Query(description="The model version to compare with.")],
+    candidate: Annotated[Integer, Query(description="The model version to compare with.")],
     model_id: ModelId = None,
     cutoff: datetime | None = None,
     horizon_days: Days = 90,

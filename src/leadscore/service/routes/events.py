@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from leadscore.service import ingest
 from leadscore.service.deps import Admin, ServiceDep, Tracking
-from leadscore.service.inputs import EventIn, describe, fields_set
+from leadscore.service.inputs import EventIn, Offset, describe, fields_set
 from leadscore.store import tables as t
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -75,7 +75,7 @@ def list_events(
     service: ServiceDep,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """A lead's events, newest first."""
     e = t.events

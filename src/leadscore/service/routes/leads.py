@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from leadscore.service import accounts, handover, ingest, scorecard
 from leadscore.service.deps import Admin, ServiceDep
-from leadscore.service.inputs import AccountIn, LeadIn, OutcomeIn, fields_set, no_nul
+from leadscore.service.inputs import AccountIn, LeadIn, Offset, OutcomeIn, fields_set, no_nul
 from leadscore.service.inputs import Body as Strict
 from leadscore.store import records
 from leadscore.store import tables as t
@@ -102,7 +102,7 @@ def list_leads(
     max_score: float | None = None,
     sort: SortKey = "-score",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Leads with their scores, filtered and paged; `total` counts every match."""
     s, lead = t.scores, t.leads
@@ -197,7 +197,7 @@ def score_history(
     service: ServiceDep,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Every change of the lead's score, newest first, with the event or job that caused it."""
     h = t.score_history
@@ -294,7 +294,7 @@ def list_accounts(
     priority: bool = False,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Accounts with their roll-up score, number of leads and priority flag, highest roll-up
     first; `priority=true` keeps priority accounts only, `q` finds a part of name or id."""

@@ -12,6 +12,7 @@ from leadscore.learn.predictive import ArtefactError
 from leadscore.model.loader import ModelTooLarge, parse_model
 from leadscore.service import registry
 from leadscore.service.deps import Admin, ServiceDep
+from leadscore.service.inputs import Integer
 from leadscore.service.preview import preview as preview_changes
 from leadscore.store import tables as t
 
@@ -60,7 +61,7 @@ def list_models(service: ServiceDep, _: Admin) -> dict[str, Any]:
 
 
 @router.get("/models/{model_id}")
-def get_model(model_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
+def get_model(model_id: Integer, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """One model version with its YAML source."""
     with service.store.read() as conn:
         return _model_or_404(conn, model_id)
@@ -68,7 +69,7 @@ def get_model(model_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
 
 @router.get("/models/{model_id}/preview")
 def preview(
-    model_id: int,
+    model_id: Integer,
     service: ServiceDep,
     _: Admin,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
@@ -84,7 +85,7 @@ def preview(
 
 
 @router.post("/models/{model_id}/publish", status_code=202)
-def publish(model_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
+def publish(model_id: Integer, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """Publish a version (a draft, or an earlier one to roll back); every lead is rescored
     in a background job whose progress is at /v1/jobs/{id}."""
     with service.store.read() as conn:
@@ -105,7 +106,7 @@ def rollback(service: ServiceDep, _: Admin) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
+def get_job(job_id: Integer, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """A background job with its progress (done of total leads)."""
     with service.store.read() as conn:
         row = conn.execute(sa.select(t.jobs).where(t.jobs.c.id == job_id)).mappings().first()

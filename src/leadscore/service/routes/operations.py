@@ -10,7 +10,7 @@ from pydantic import Field
 
 from leadscore.service import handover, keys, registry
 from leadscore.service.deps import Admin, ServiceDep
-from leadscore.service.inputs import Body, Id
+from leadscore.service.inputs import Body, Id, Integer, Offset
 from leadscore.store import tables as t
 
 router = APIRouter(prefix="/v1", tags=["operations"])
@@ -46,7 +46,7 @@ def list_keys(service: ServiceDep, _: Admin) -> dict[str, Any]:
 
 
 @router.delete("/keys/{key_id}")
-def revoke_key(key_id: int, service: ServiceDep, _: Admin) -> dict[str, Any]:
+def revoke_key(key_id: Integer, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """Revoke a key; requests with it fail with 401 from now on."""
     with service.store.write() as conn:
         if not keys.revoke(conn, key_id, service.clock()):
@@ -61,7 +61,7 @@ def sla_tasks(
     status: Literal["open", "met", "breached", "cancelled"] | None = None,
     lead_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """SLA tasks (S19), soonest deadline first."""
     with service.store.read() as conn:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.service import webhooks as wh
 from leadscore.service.deps import Admin, ServiceDep
+from leadscore.service.inputs import Integer
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -49,7 +50,7 @@ def list_webhooks(service: ServiceDep, _: Admin) -> list[dict[str, Any]]:
 
 
 @router.delete("/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: int, service: ServiceDep, _: Admin) -> Response:
+def delete_webhook(webhook_id: Integer, service: ServiceDep, _: Admin) -> Response:
     """Delete a webhook together with its pending deliveries and delivery log."""
     with service.store.write() as conn:
         deleted = wh.delete_webhook(conn, webhook_id)
@@ -61,15 +62,13 @@ def delete_webhook(webhook_id: int, service: ServiceDep, _: Admin) -> Response:
 
 @router.get("/{webhook_id}/deliveries")
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: Integer,
     service: ServiceDep,
     _: Admin,
     status: str | None = None,
-    limit: int = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> list[dict[str, Any]]:
     """A webhook's delivery log, newest first; `status` is pending, delivered or failed."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise HTTPException(422, f"limit: must be between 1 and {MAX_LIMIT}; got {limit}")
     if status is not None and status not in wh.STATUSES:
         raise HTTPException(422, f"status: must be one of {', '.join(wh.STATUSES)}; got {status!r}")
     with service.store.read() as conn:
