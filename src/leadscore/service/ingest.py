@@ -192,6 +192,7 @@ def ingest_one(
         written: dict[str, Any] | None = None
         if ingested.accepted and active is not None:
             computed = scorer.compute(conn, active, [lead_id], now, leads=leads)
+            scorer.note(computed)
             mine = [s for s in computed.scores if s.lead_id == lead_id]
             peers = [s for s in computed.scores if s.lead_id != lead_id]
             applied = scorer.apply(

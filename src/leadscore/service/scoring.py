@@ -3,10 +3,16 @@
 A rescoring computes outside any write transaction, then writes in a short one: the current
 score, a history line for each change, stage and temperature transitions, SLA tasks and the
 webhook outbox. A score computed as of an earlier instant never overwrites a newer one.
+
+A lead the engine cannot score (whatever the cause) never stops the others: it is left out
+with the reason (`Computed.failed`), its stored score stays as it was, and the scorer keeps
+the reasons (`Scorer.unscored`) until the lead is scored again.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ from leadscore.store import records
 from leadscore.store import tables as t
 from leadscore.store.database import Store
 
+log = logging.getLogger("leadscore.service")
 # Causes of a change, as recorded in the history.
 EVENT: Final = "event"
 LEAD: Final = "lead"
@@ -36,6 +43,7 @@ SCHEDULE: Final = "schedule"
 
 _LABELS: Final = ("grade", "engagement", "cell", "temperature", "stage", "queue")
 TOP_REASONS: Final = 3
+UNSCORED_KEPT: Final = 1000  # reasons kept for leads that could not be scored
 
 
 def _cents(value: float | None) -> int | None:
@@ -85,6 +93,7 @@ class Computed:
 
     scores: list[LeadScore]
     seqs: dict[str, int]
+    failed: dict[str, str] = field(default_factory=dict)  # lead id -> why it has no score
 
 
 @dataclass
@@ -97,6 +106,7 @@ class Applied:
     skipped: int = 0  # a newer score was already stored
     transitions: int = 0
     sla_opened: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # lead id -> why it was not scored
 
 
 @dataclass
@@ -128,6 +138,9 @@ class Scorer:
         self.clock = clock
         self.registry = registry or Registry()
         self._subscriptions: Subscriptions | None = None
+        # Leads the engine could not score, with the reason, until they are scored again.
+        self.unscored: dict[str, str] = {}
+        self._unscored_lock = threading.Lock()
 
     def subscriptions(self, conn: Connection) -> Subscriptions:
         """Webhook subscriptions, loaded once until `forget_subscriptions`."""
@@ -162,6 +175,22 @@ class Scorer:
         ids = [str(r["lead_id"]) for r in leads]
         seqs: dict[str, int] = {}
         events = records.event_records(conn, ids, before=as_of, seqs=seqs)
+        account_rows = records.account_records(conn, accounts) if accounts else []
+        try:
+            scores = self._score(active, leads, events, as_of, account_rows)
+            failed: dict[str, str] = {}
+        except Exception:
+            scores, failed = self._isolate(active, leads, events, as_of, account_rows)
+        return Computed(scores, seqs, failed)
+
+    def _score(
+        self,
+        active: Active,
+        leads: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        as_of: datetime,
+        accounts: list[dict[str, Any]],
+    ) -> list[LeadScore]:
         if active.predictor is not None and active.model.prediction is not None:
             field = active.model.prediction.field
             chances = predict_records(active.predictor, leads, events, as_of)
@@ -170,14 +199,51 @@ class Scorer:
                 r if r.get(field) is not None else {**r, field: float(p)}
                 for r, p in zip(leads, chances, strict=True)
             ]
-        scores = score_many(
-            active.compiled,
-            leads,
-            events,
-            as_of,
-            accounts=records.account_records(conn, accounts) if accounts else (),
-        )
-        return Computed(scores, seqs)
+        return score_many(active.compiled, leads, events, as_of, accounts=accounts)
+
+    def _isolate(
+        self,
+        active: Active,
+        leads: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        as_of: datetime,
+        accounts: list[dict[str, Any]],
+    ) -> tuple[list[LeadScore], dict[str, str]]:
+        # Some lead broke the pass: find which by scoring each alone, then score the others
+        # together again (stakeholder counts need the account's leads side by side).
+        by_lead: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for ev in events:
+            by_lead[str(ev["lead_id"])].append(ev)
+        alone: list[LeadScore] = []
+        failed: dict[str, str] = {}
+        for lead in leads:
+            lead_id = str(lead["lead_id"])
+            try:
+                alone.extend(self._score(active, [lead], by_lead[lead_id], as_of, accounts))
+            except Exception as exc:
+                failed[lead_id] = f"{type(exc).__name__}: {exc}"[:500]
+        good = [r for r in leads if str(r["lead_id"]) not in failed]
+        kept = [ev for ev in events if str(ev["lead_id"]) not in failed]
+        try:
+            scores = self._score(active, good, kept, as_of, accounts) if good else []
+        except Exception:
+            scores = alone  # fail only together: each as scored alone
+        for lead_id, reason in list(failed.items())[:10]:
+            log.warning("lead %s could not be scored with %s: %s", lead_id, active.name, reason)
+        if len(failed) > 10:
+            log.warning("%d more leads could not be scored", len(failed) - 10)
+        return scores, failed
+
+    def note(self, computed: Computed) -> None:
+        """Keep the reasons of leads that could not be scored; forget those scored now."""
+        with self._unscored_lock:
+            for score in computed.scores:
+                self.unscored.pop(score.lead_id, None)
+            for lead_id, reason in computed.failed.items():
+                self.unscored.pop(lead_id, None)
+                self.unscored[lead_id] = reason
+            while len(self.unscored) > UNSCORED_KEPT:  # the oldest reasons go first
+                del self.unscored[next(iter(self.unscored))]
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -407,6 +473,7 @@ class Scorer:
                 if active
                 else Computed([], {})
             )
+        self.note(computed)
         causes: dict[str, tuple[str, str | None]] = {q[0]: (q[2], q[3]) for q in queued}
         by_cause: dict[str, list[LeadScore]] = defaultdict(list)
         for s in computed.scores:
@@ -444,6 +511,8 @@ class Scorer:
             with self.store.write() as conn:
                 applied = self.apply(conn, active, computed, cause, dict.fromkeys(group, cause_id))
             done += len(group)
+            self.note(computed)
+            total.failed.update(computed.failed)
             for name in ("written", "changed", "skipped", "transitions", "sla_opened"):
                 setattr(total, name, getattr(total, name) + getattr(applied, name))
             if progress is not None:

@@ -88,6 +88,15 @@ class Worker:
             self._thread.join()
 
 
+def unscored_note(failed: dict[str, str], shown: int = 5) -> str | None:
+    """Leads that could not be scored, as a job's error says it (None when there were none)."""
+    if not failed:
+        return None
+    named = "; ".join(f"{lead_id}: {why}" for lead_id, why in list(failed.items())[:shown])
+    more = f"; and {len(failed) - shown} more" if len(failed) > shown else ""
+    return f"{len(failed)} leads could not be scored and keep their last score ({named}{more})"
+
+
 @dataclass(frozen=True)
 class _Job:
     job_id: int
@@ -96,7 +105,13 @@ class _Job:
 
 
 class Jobs:
-    """Rescoring all leads in the background, one job at a time, with progress in `jobs`."""
+    """Rescoring all leads in the background, one job at a time, with progress in `jobs`.
+
+    Kinds: `publish` (a model went live), `rescore` (scheduled or asked for) and `revert` (a
+    publish job failed as a whole, so the model live before it is published again; a revert
+    that fails is not reverted in turn). Leads that cannot be scored never fail a job: it
+    ends `done`, with `error` naming them and why.
+    """
 
     def __init__(self, scorer: Scorer, clock: Clock) -> None:
         self.scorer = scorer
@@ -133,13 +148,13 @@ class Jobs:
         )
         return int(result.scalar_one())
 
-    def publish(self, model_id: int) -> int:
+    def publish(self, model_id: int, kind: str = "publish") -> int:
         """Make `model_id` the published model and queue rescoring every lead with it."""
         with self.store.write() as conn:
             registry.set_active(conn, model_id, self.clock())
-            job_id = self._create(conn, "publish", model_id)
+            job_id = self._create(conn, kind, model_id)
         self.scorer.registry.forget_active()
-        self.enqueue(job_id, "publish", model_id)
+        self.enqueue(job_id, kind, model_id)
         return job_id
 
     def enqueue(self, job_id: int, kind: str, model_id: int) -> None:
@@ -159,16 +174,38 @@ class Jobs:
         try:
             with self.store.read() as conn:
                 active = self.scorer.registry.load(conn, job.model_id)
-            cause = scoring.JOB if job.kind == "publish" else scoring.SCHEDULE
+            cause = scoring.SCHEDULE if job.kind == "rescore" else scoring.JOB
 
             def progress(done: int, total: int, changed: int) -> None:
                 update(done=done, total=total, changed=changed)
 
             applied = self.scorer.rescore_all(active, cause, f"job:{job.job_id}", progress)
-            update(status="done", finished_at=self.clock(), changed=applied.changed)
+            update(
+                status="done",
+                finished_at=self.clock(),
+                changed=applied.changed,
+                error=unscored_note(applied.failed),
+            )
         except Exception as exc:
             log.exception("job %s failed", job.job_id)
-            update(status="failed", finished_at=self.clock(), error=str(exc))
+            note = self._revert(job) if job.kind == "publish" else ""
+            update(status="failed", finished_at=self.clock(), error=f"{exc}{note}"[:2000])
+
+    def _revert(self, job: _Job) -> str:
+        # Half the leads scored with the new model and half with the old is no state to
+        # leave: the model live before this one is published again, and all are rescored.
+        try:
+            with self.store.read() as conn:
+                if registry.active_id(conn) != job.model_id:
+                    return ""  # another model was published meanwhile
+                previous = registry.previous_published(conn)
+            if previous is None:
+                return "; no earlier model to go back to: publish a fixed one"
+            revert = self.publish(previous, "revert")
+        except Exception:
+            log.exception("job %s: the previous model could not be published again", job.job_id)
+            return "; the previous model could not be published again"
+        return f"; model {previous} is published again (job {revert})"
 
     def start(self) -> None:
         """Run queued jobs in a daemon thread; jobs left queued or running by a crash rerun."""
