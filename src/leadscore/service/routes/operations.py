@@ -95,12 +95,16 @@ def status(service: ServiceDep, _: Admin) -> dict[str, Any]:
             .where(t.jobs.c.status.in_(("queued", "running")))
         ).scalar_one()
         active = registry.active_id(conn)
+    unscored = dict(service.scorer.unscored)
     return {
         "active_model": active,
         "counts": {k: v for k, v in counts.items() if k != "dirty_leads"},
         "queued_leads": counts["dirty_leads"],
         "jobs_pending": running,
         "worker_errors": service.worker.errors,
+        # leads the engine could not score (they keep their last score), with the reason
+        "unscored_leads": len(unscored),
+        "unscored": [{"lead_id": k, "reason": v} for k, v in list(unscored.items())[:20]],
     }
 
 
