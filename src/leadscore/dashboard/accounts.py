@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from leadscore.dashboard.web import render, service_of, viewer
+from leadscore.dashboard.web import one_segment, render, service_of, viewer
 from leadscore.service import accounts
 
 PAGE_SIZE: Final = 50
@@ -146,18 +146,21 @@ def account_list(request: Request, q: str = "", priority: str = "", page: int = 
     return render(request, "accounts.html", context, page_words=WORDS, session=session)
 
 
-@router.get("/accounts/{account_id}", response_class=HTMLResponse)
+# `path`, so that an id with "/" (sent encoded) reaches the page; `one_segment` checks it
+@router.get("/accounts/{account_id:path}", response_class=HTMLResponse)
 def account_page(request: Request, account_id: str) -> Response:
     """One account: its fields, roll-up, priority and stakeholders."""
     session = viewer(request)
     if isinstance(session, Response):
         return session
     service = service_of(request)
-    with service.store.read() as conn:
-        active = service.scorer.registry.active(conn)
-        view = accounts.account_detail(
-            conn, active, account_id, service.clock(), limit=STAKEHOLDERS_SHOWN
-        )
+    view = None
+    if one_segment(request, account_id):
+        with service.store.read() as conn:
+            active = service.scorer.registry.active(conn)
+            view = accounts.account_detail(
+                conn, active, account_id, service.clock(), limit=STAKEHOLDERS_SHOWN
+            )
     if view is None:
         missing: dict[str, Any] = {"page": "accounts", "account_id": account_id, "view": None}
         return render(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import quote
 
 import matplotlib.dates as mdates
 import sqlalchemy as sa
@@ -17,9 +17,18 @@ from matplotlib.ticker import MaxNLocator
 
 from leadscore.dashboard.queue import WORDS as QUEUE_WORDS
 from leadscore.dashboard.queue import countdown
-from leadscore.dashboard.web import lang_of, render, service_of, viewer, words_of
+from leadscore.dashboard.security import fit_svg
+from leadscore.dashboard.web import (
+    lang_of,
+    one_segment,
+    render,
+    segment,
+    service_of,
+    viewer,
+    words_of,
+)
 from leadscore.evaluate.report import Figure, plot
-from leadscore.service import accounts, scorecard
+from leadscore.service import accounts, erasure, scorecard
 from leadscore.store import records
 from leadscore.store import tables as t
 
@@ -403,7 +412,7 @@ def leads_list(
         row["interest_text"] = names.get(interest, interest) if interest else ""
     pages = max(1, -(-count // PAGE_SIZE))
     if number > pages:
-        query = f"q={quote(q)}&page={pages}" if q else f"page={pages}"
+        query = f"q={segment(q)}&page={pages}" if q else f"page={pages}"
         return RedirectResponse(f"/ui/leads?{query}", status_code=303)
     page_no = number
     if more:
@@ -484,6 +493,16 @@ _PLOTS_LOCK: Final = threading.Lock()
 PLOT_CACHE: Final = 256
 
 
+def forget_plots(lead_ids: Collection[str]) -> None:
+    """Drop the drawn plots of these leads (they were erased)."""
+    with _PLOTS_LOCK:
+        for key in [k for k in _PLOTS if k[0] in lead_ids]:
+            del _PLOTS[key]
+
+
+erasure.FORGET.append(forget_plots)
+
+
 def trajectory(
     history: list[dict[str, Any]], now_total: dict[str, Any] | None, lang: str, w: dict[str, str]
 ) -> Figure | None:
@@ -562,7 +581,8 @@ def _interest_labels(model: Any, lang: str) -> dict[str, str]:
     return {i.name: i.text(lang) for i in getattr(model, "interests", [])}
 
 
-@router.get("/leads/{lead_id}", response_class=HTMLResponse)
+# `path`, so that an id with "/" (sent encoded) reaches the page; `one_segment` checks it
+@router.get("/leads/{lead_id:path}", response_class=HTMLResponse)
 def lead_page(request: Request, lead_id: str, worked: str | None = None) -> Response:
     """One lead: score card, ledger, timeline with its score trajectory, stakeholders."""
     session = viewer(request)
@@ -573,7 +593,7 @@ def lead_page(request: Request, lead_id: str, worked: str | None = None) -> Resp
     w = words_of(request, WORDS)
     now = service.clock()
     with service.store.read() as conn:
-        lead = records.get_lead(conn, lead_id)
+        lead = records.get_lead(conn, lead_id) if one_segment(request, lead_id) else None
         if lead is None:
             missing = {"page": "leads", "missing": w["unknown_lead"].format(lead=lead_id)}
             return render(
@@ -652,7 +672,7 @@ def lead_page(request: Request, lead_id: str, worked: str | None = None) -> Resp
         "interest_names": interest_names,
         "items": items,
         "capped": w["timeline_capped"].format(limit=TIMELINE_LIMIT) if capped else "",
-        "figure": figure.html() if figure is not None else None,
+        "figure": fit_svg(figure.html()) if figure is not None else None,
         "stakeholders": stakeholders,
         "account_name": account_name,
         "others": others[:STAKEHOLDER_LIMIT],

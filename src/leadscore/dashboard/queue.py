@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Final
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from leadscore.dashboard.web import lang_of, poster, render, service_of, viewer, words_of
+from leadscore.dashboard.web import (
+    lang_of,
+    one_segment,
+    poster,
+    render,
+    segment,
+    service_of,
+    viewer,
+    words_of,
+)
 from leadscore.service import handover
 from leadscore.store import records
 from leadscore.store import tables as t
@@ -176,7 +184,8 @@ def queue(request: Request, done: str | None = None) -> Response:
     return render(request, "queue.html", context, page_words=WORDS, session=session)
 
 
-@router.post("/leads/{lead_id}/worked")
+# `path`, so that an id with "/" (sent encoded) reaches the form; `one_segment` checks it
+@router.post("/leads/{lead_id:path}/worked")
 def worked(
     request: Request,
     lead_id: str,
@@ -187,10 +196,15 @@ def worked(
     session = poster(request, csrf)
     if isinstance(session, Response):
         return session
+    if not one_segment(request, lead_id, from_end=1):
+        # "../../ui/leads/X" unencoded: the form would act for another lead than it names
+        return Response(
+            "a lead id in a URL is one path segment (its / written as %2F)", status_code=404
+        )
     service = service_of(request)
     with service.store.write() as conn:
         handover.mark_worked(conn, lead_id, service.clock(), "marked worked in the dashboard")
     service.deliverer.wake()
     if back == "lead":
-        return RedirectResponse(f"/ui/leads/{quote(lead_id)}?worked=1", status_code=303)
-    return RedirectResponse(f"/ui/queue?done={quote(lead_id)}", status_code=303)
+        return RedirectResponse(f"/ui/leads/{segment(lead_id)}?worked=1", status_code=303)
+    return RedirectResponse(f"/ui/queue?done={segment(lead_id)}", status_code=303)

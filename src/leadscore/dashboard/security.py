@@ -104,6 +104,7 @@ _SVG: Final = re.compile(r"<svg\b.*?</svg>", re.S)
 _SVG_START: Final = re.compile(r"<svg\b")
 _STYLE_ELEMENT: Final = re.compile(r"<style\b[^>]*>(.*?)</style>", re.S)
 _UNIVERSAL_RULE: Final = re.compile(r"\*\s*\{([^}]*)\}")
+_START_TAG: Final = re.compile(r"<[A-Za-z][^<>]*>")  # text and values escape < > and "
 _STYLE_ATTRIBUTE: Final = re.compile(r'\sstyle="([^"]*)"')
 
 
@@ -127,7 +128,9 @@ def _fit_one(match: re.Match[str]) -> str:
         for rule in _UNIVERSAL_RULE.finditer(sheet.group(1))
     )
     svg = _STYLE_ELEMENT.sub("", svg)
-    svg = _STYLE_ATTRIBUTE.sub(lambda m: _attributes(m.group(1)), svg)
+    svg = _START_TAG.sub(
+        lambda tag: _STYLE_ATTRIBUTE.sub(lambda m: _attributes(m.group(1)), tag.group(0)), svg
+    )
     return _SVG_START.sub(lambda m: m.group(0) + inherited, svg, count=1)
 
 
