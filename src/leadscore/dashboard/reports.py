@@ -15,8 +15,8 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markupsafe import Markup
 
+from leadscore.dashboard.security import fit_svg
 from leadscore.dashboard.web import poster, render, service_of, viewer, words_of
 from leadscore.service import reports as runs
 from leadscore.service.reports import KINDS, outcome_span
@@ -86,6 +86,10 @@ WORDS: Final = {
         "content_english": "The report itself is in English.",
         "no_such_run": "There is no report #{id}.",
         "queued_notice": "The report is queued.",
+        "busy_mine": "{limit} of your reports are already waiting or running, as many as "
+        "may wait at once. Run this one when one of them has finished.",
+        "busy_all": "{limit} reports are already waiting or running, as many as may wait at "
+        "once for everyone. Try again when one of them has finished.",
         "thousands": ",",
     },
     "de": {
@@ -147,6 +151,10 @@ WORDS: Final = {
         "content_english": "Der Bericht selbst ist auf Englisch.",
         "no_such_run": "Es gibt keinen Bericht Nr. {id}.",
         "queued_notice": "Der Bericht wartet auf seinen Lauf.",
+        "busy_mine": "{limit} Ihrer Berichte warten oder laufen schon, so viele wie "
+        "gleichzeitig warten dürfen. Starten Sie diesen, wenn einer fertig ist.",
+        "busy_all": "{limit} Berichte warten oder laufen schon, so viele wie für alle "
+        "gleichzeitig warten dürfen. Versuchen Sie es erneut, wenn einer fertig ist.",
         "thousands": ".",
     },
 }
@@ -290,6 +298,7 @@ def _page(
     failed_kind: str | None = None,
     typed: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
+    busy: str = "",
     status: int = 200,
 ) -> HTMLResponse:
     service = service_of(request)
@@ -319,6 +328,8 @@ def _page(
     context = {
         "forms": forms,
         "runs": [_run_view(r, w) for r in recent],
+        "busy": busy,
+        "busy_kind": failed_kind if busy else None,
         "page": "reports",
     }
     return render(
@@ -381,7 +392,11 @@ def run_report(
             params[name] = value
     if errors:
         return _page(request, session, failed_kind=kind, typed=typed, errors=errors, status=422)
-    run_id = runs.reports_of(service_of(request)).submit(kind, params, session.user.username)
+    try:
+        run_id = runs.reports_of(service_of(request)).submit(kind, params, session.user.username)
+    except runs.ReportsBusy as exc:
+        busy = w["busy_mine" if exc.mine else "busy_all"].format(limit=exc.limit)
+        return _page(request, session, failed_kind=kind, typed=typed, busy=busy, status=429)
     return RedirectResponse(f"/ui/reports/{run_id}", status_code=303)
 
 
@@ -414,7 +429,7 @@ def report_page(request: Request, run_id: int) -> Response:
         "busy": busy,
         "refresh": REFRESH_SECONDS,
         # the evaluate layer escapes every text it puts into its HTML; the SVG is its own
-        "result": Markup(run["result"]) if run["result"] else None,
+        "result": fit_svg(run["result"]) if run["result"] else None,
     }
     page = render(request, "reports_run.html", context, page_words=WORDS, session=session)
     if busy:

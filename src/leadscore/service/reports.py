@@ -41,6 +41,20 @@ log = logging.getLogger("leadscore.service")
 
 KINDS: Final = ("backtest", "capacity", "channels", "sample", "cases")
 INTERRUPTED: Final = "the service stopped before the report finished; run it again"
+# Runs waiting or running at once: per user, and for everyone (each waits for a thread and
+# reads every lead); and how many runs are kept at all, newest first, with their HTML.
+WAITING_PER_USER: Final = 3
+WAITING_IN_ALL: Final = 10
+KEPT_RUNS: Final = 100
+
+
+class ReportsBusy(LeadscoreError):
+    """Too many reports are waiting or running: the user's own (`mine`) or everyone's."""
+
+    def __init__(self, message: str, *, mine: bool, limit: int) -> None:
+        super().__init__(message)
+        self.mine = mine
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,8 @@ class Reports:
         self._checked = False
 
     def submit(self, kind: str, params: Mapping[str, Any], username: str) -> int:
-        """Store a queued run and start it in the background; returns the run's id."""
+        """Store a queued run and start it in the background; returns the run's id.
+        ReportsBusy when the user, or everyone, has as many runs waiting as allowed."""
         if kind not in KINDS:
             raise ValueError(f"unknown report kind {kind!r}")
         runs = t.report_runs
@@ -153,6 +168,7 @@ class Reports:
                     .values(status="failed", error=INTERRUPTED, finished_at=self.clock())
                 )
                 self._checked = True
+            _check_room(conn, username)
             run_id = int(
                 conn.execute(
                     runs.insert().returning(runs.c.id),
@@ -164,6 +180,12 @@ class Reports:
                         "created_at": self.clock(),
                     },
                 ).scalar_one()
+            )
+            # only the newest runs are kept: older finished ones go, with their HTML
+            conn.execute(
+                runs.delete().where(
+                    runs.c.id <= run_id - KEPT_RUNS, runs.c.status.in_(("done", "failed"))
+                )
             )
         threading.Thread(
             target=self._run,
@@ -211,6 +233,28 @@ class Reports:
             )
         except Exception:  # the store went away (the service is stopping)
             log.exception("could not record the end of report run %s", run_id)
+
+
+def _check_room(conn: sa.Connection, username: str) -> None:
+    runs = t.report_runs
+    waiting = runs.c.status.in_(("queued", "running"))
+    mine = sa.func.sum(sa.case((runs.c.requested_by == username, 1), else_=0))
+    row = conn.execute(sa.select(sa.func.count(), mine).where(waiting)).one()
+    in_all, own = int(row[0]), int(row[1] or 0)
+    if own >= WAITING_PER_USER:
+        raise ReportsBusy(
+            f"{own} of your reports are waiting or running (at most {WAITING_PER_USER}); "
+            "run another when one has finished",
+            mine=True,
+            limit=WAITING_PER_USER,
+        )
+    if in_all >= WAITING_IN_ALL:
+        raise ReportsBusy(
+            f"{in_all} reports are waiting or running (at most {WAITING_IN_ALL} for everyone); "
+            "try again when one has finished",
+            mine=False,
+            limit=WAITING_IN_ALL,
+        )
 
 
 _RUNNERS: weakref.WeakKeyDictionary[Service, Reports] = weakref.WeakKeyDictionary()
