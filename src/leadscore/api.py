@@ -16,6 +16,7 @@ from leadscore.engine.reference import score_many
 from leadscore.engine.result import LeadScore
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError, EngineError, LeadscoreError
+from leadscore.io.health import unmatched_event_types
 from leadscore.model.scoring import ScoringModel
 from leadscore.schema import Dataset
 
@@ -92,6 +93,8 @@ def score(model: ScoringModel, data: Dataset, as_of: datetime) -> Scores:
 
         data, notes = enrich(data, model, as_of)
     result = compile_batch(model, data, as_of)
+    # events no rule names give no points; say so rather than ignore them in silence
+    notes = [*notes, *unmatched_event_types(model, data.events)]
     return Scores(
         model=model, as_of=as_of, table=result.scores, ledger=result.ledger, notes=tuple(notes)
     )

@@ -189,8 +189,8 @@ def test_duplicate_event_ids_counted_once_and_reported(tmp_path: Path) -> None:
     )
     ds = load_dataset(tmp_path)
     assert reasons(ds, "events") == [
-        (3, "duplicate event_id e1, first seen at row 1"),
-        (4, "duplicate event_id e1 with different values, first seen at row 1"),
+        (3, "duplicate event_id e1, row 1 is kept"),
+        (4, "duplicate event_id e1 with different values, row 1 is kept"),
     ]
     events = rows(ds.events)
     assert sorted(r["event_id"] for r in events) == ["e1", "e2", "e3"]

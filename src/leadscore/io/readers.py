@@ -525,12 +525,18 @@ def _execute_read(con: Any, sql: str, label: str) -> None:
         raise DataError(f"{label}: cannot read: {' '.join(m.strip() for m in message)}") from exc
 
 
-def _mark_duplicates(con: Any, st: _Staged, key: str, *, compare_all: bool) -> None:
-    """Reject every row whose `key` was already seen in an earlier accepted row."""
+def _mark_duplicates(
+    con: Any, st: _Staged, key: str, *, compare_all: bool, order: tuple[str, ...] = ()
+) -> None:
+    """Reject every row whose `key` another accepted row has; the one kept comes first by
+    the columns `order`, then in file order. Rows other checks reject do not take part, so a
+    bad row never hides a good one."""
     s = quote_ident(st.name)
     k = quote_ident(key)
-    first = "PARTITION BY key ORDER BY row, rid"
-    dup_keys = f"SELECT {k} FROM {s} WHERE {_HELPER}reason IS NULL GROUP BY {k} HAVING count(*) > 1"
+    ranked = ", ".join([*(f"o{j}" for j in range(len(order))), "row", "rid"])
+    first = f"PARTITION BY key ORDER BY {ranked}"
+    valid = f"{_HELPER}reason IS NULL" + "".join(f" AND NOT ({c.delete_where})" for c in st.checks)
+    dup_keys = f"SELECT {k} FROM {s} WHERE {valid} GROUP BY {k} HAVING count(*) > 1"
     if compare_all:
         cols = [
             row[0] for row in _fetch(con, f"DESCRIBE {s}") if not str(row[0]).startswith(_HELPER)
@@ -540,9 +546,10 @@ def _mark_duplicates(con: Any, st: _Staged, key: str, *, compare_all: bool) -> N
         digest = f"hash({', '.join(quote_ident(c) for c in cols)})"
     else:
         digest = "0"
+    keys = "".join(f"{quote_ident(c)} AS o{j}, " for j, c in enumerate(order))
     inner = (
-        f"SELECT rowid AS rid, {st.row_sql} AS row, {k} AS key, {digest} AS digest "
-        f"FROM {s} WHERE {_HELPER}reason IS NULL AND {k} IN ({dup_keys})"
+        f"SELECT rowid AS rid, {st.row_sql} AS row, {keys}{k} AS key, {digest} AS digest "
+        f"FROM {s} WHERE {valid} AND {k} IN ({dup_keys})"
     )
     windowed = (
         f"SELECT rid, row, key, digest, first_value(rid) OVER ({first}) AS first_rid, "
@@ -561,7 +568,8 @@ def _mark_duplicates(con: Any, st: _Staged, key: str, *, compare_all: bool) -> N
     _run(con, f"CREATE TEMP TABLE {dups} AS {detail}")
     st.temps.append(dups)
     kind = f"duplicate {key}"
-    reason = f"'duplicate {key} ' || key || note || ', first seen at row ' || first_row"
+    kept = "', row ' || first_row || ' is kept'" if order else "', first seen at row ' || first_row"
+    reason = f"'duplicate {key} ' || key || note || {kept}"
     st.checks.append(
         _Check(
             kind=kind,
@@ -679,8 +687,11 @@ def _load_tables(con: Any, relations: AbcMapping[str, Relation], names: dict[str
         elif table == "accounts":
             _mark_duplicates(con, st, "account_id", compare_all=False)
         elif table == "events":
-            _mark_duplicates(con, st, "event_id", compare_all=True)
+            # The copy the engine counts in a database (docs/model.md): of the events of known
+            # leads, the earliest by (ts, lead_id, type); the file order breaks a tie.
             _mark_unknown_leads(con, st, names["leads"])
+            order = ("ts", "lead_id", "type")
+            _mark_duplicates(con, st, "event_id", compare_all=True, order=order)
         else:
             _mark_unknown_leads(con, st, names["leads"])
         tables[table], rej = _finish(con, st)
