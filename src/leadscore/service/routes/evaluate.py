@@ -17,7 +17,7 @@ from leadscore.evaluate.capacity import capacity as run_capacity
 from leadscore.evaluate.channels import channels as run_channels
 from leadscore.evaluate.compare import compare as run_compare
 from leadscore.model.scoring import ScoringModel
-from leadscore.service.dataset import store_dataset
+from leadscore.service.dataset import StoreData, read_store
 from leadscore.service.deps import Admin, ServiceDep
 from leadscore.service.inputs import Integer, naive_utc
 
@@ -45,12 +45,13 @@ def _model(service: Any, model_id: int | None) -> ScoringModel:
     return model
 
 
-def _run(work: Any) -> dict[str, Any]:
+def _run(work: Any, read: StoreData) -> dict[str, Any]:
     try:
         result: dict[str, Any] = work()
     except LeadscoreError as exc:
         raise HTTPException(422, str(exc)) from exc
-    return result
+    # attribute values of mixed types were read as text (or numbers): say which
+    return {**result, "conversions": read.notes()}
 
 
 @router.get("/backtest")
@@ -63,9 +64,12 @@ def backtest(
 ) -> dict[str, Any]:
     """Score every lead as of the cut-off and judge it by who was won within the horizon."""
     model = _model(service, model_id)
-    data = store_dataset(service.store)
+    read = read_store(service.store)
+    data = read.dataset
     when = naive_utc(cutoff)
-    return _run(lambda: run_backtest(model, data, when, timedelta(days=horizon_days)).as_dict())
+    return _run(
+        lambda: run_backtest(model, data, when, timedelta(days=horizon_days)).as_dict(), read
+    )
 
 
 @router.get("/channels")
@@ -77,9 +81,10 @@ def channels(
 ) -> dict[str, Any]:
     """Conversion, hot share and value per source, campaign and content stage."""
     model = _model(service, model_id)
-    data = store_dataset(service.store)
+    read = read_store(service.store)
+    data = read.dataset
     when = naive_utc(as_of) if as_of is not None else service.clock()
-    return _run(lambda: run_channels(model, data, when).as_dict())
+    return _run(lambda: run_channels(model, data, when).as_dict(), read)
 
 
 @router.get("/capacity")
@@ -94,11 +99,13 @@ def capacity(
 ) -> dict[str, Any]:
     """The threshold that sends at most `per_week` leads a week, and its conversion."""
     model = _model(service, model_id)
-    data = store_dataset(service.store)
+    read = read_store(service.store)
+    data = read.dataset
     when = naive_utc(cutoff) if cutoff is not None else service.clock()
     window = timedelta(days=horizon_days)
     return _run(
-        lambda: run_capacity(model, data, when, per_week, horizon=window, weeks=weeks).as_dict()
+        lambda: run_capacity(model, data, when, per_week, horizon=window, weeks=weeks).as_dict(),
+        read,
     )
 
 
@@ -114,7 +121,8 @@ def compare(
     """The current model and a candidate side by side (with a cut-off: both backtested)."""
     current = _model(service, model_id)
     other = _model(service, candidate)
-    data = store_dataset(service.store)
+    read = read_store(service.store)
+    data = read.dataset
     when = service.clock()
     return _run(
         lambda: run_compare(
@@ -124,5 +132,6 @@ def compare(
             when,
             cutoff=naive_utc(cutoff) if cutoff is not None else None,
             horizon=timedelta(days=horizon_days),
-        )
+        ),
+        read,
     )
