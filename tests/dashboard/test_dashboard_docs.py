@@ -11,6 +11,7 @@ import pytest
 from leadscore.dashboard import accounts, auth, leads, model, queue, reports, settings
 from leadscore.dashboard.routes import ROUTERS
 from leadscore.service import preview
+from leadscore.service import reports as runs
 from leadscore.service.scoring import TOP_REASONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,13 @@ def test_the_guide_names_every_page_and_no_other() -> None:
     [
         ("After {} failed sign-ins", auth.Throttle().limit),
         ("within {} minutes", auth.Throttle().window // timedelta(minutes=1)),
-        ("One address gets {} failures", auth.Throttle().limit * 4),
+        ("One address gets {} failures", auth.Throttle().per_address),
+        ("One name gets {} failures across all addresses", auth.Throttle().per_name),
+        ("in the last {} days", auth.Throttle().remember // timedelta(days=1)),
+        ("A user keeps at most {} sessions", auth.MAX_SESSIONS),
+        ("At most {} runs of one user", runs.WAITING_PER_USER),
+        ("and {} in all", runs.WAITING_IN_ALL),
+        ("Only the newest {} runs are kept", runs.KEPT_RUNS),
         ("valid for {} hours", auth.SESSION_HOURS),
         ("passwords have at least {} characters", auth.MIN_PASSWORD),
         ("the new one (at least {} characters", auth.MIN_PASSWORD),
