@@ -4,15 +4,18 @@ A change that should be announced (a score, temperature or stage change, an SLA 
 written to `webhook_deliveries` in the same transaction as the change itself, one row per
 subscribed webhook, so nothing is announced that did not happen and nothing that happened
 is lost. The `Deliverer` sends pending rows afterwards and records every attempt in the
-same row, which makes the table the delivery log as well. Delivery is at least once:
-receivers should ignore a payload `id` they have already seen.
+same row, which makes the table the delivery log as well. Delivery is at least once: after
+a crash the deliveries that were in flight are sent again, byte for byte, so receivers
+should ignore a payload `id` they have already seen. Webhook URLs, and the addresses they
+resolve to at delivery, are checked by `leadscore.service.urls`.
 
 Every request is a POST whose body is the JSON payload
 ``{"id": <event uuid>, "topic": ..., "created_at": "...Z", "data": {...}}`` with the headers
 
 - ``Content-Type: application/json``
 - ``X-Leadscore-Topic``: the topic, as in the payload
-- ``X-Leadscore-Delivery``: the delivery id (changes per webhook, constant across retries)
+- ``X-Leadscore-Delivery``: the delivery id (changes per webhook, constant across retries
+  and resends after a crash; its number in the delivery log)
 - ``X-Leadscore-Timestamp``: unix seconds when this attempt was sent
 - ``X-Leadscore-Signature``: ``sha256=`` and the hex HMAC-SHA256, keyed with the webhook's
   secret, of ``timestamp + "." + body``
@@ -28,7 +31,8 @@ To verify a request, a receiver:
    so that a captured request cannot be replayed later.
 
 `verify_signature` does exactly this. Any 2xx answer counts as delivered; anything else,
-including redirects, is retried with exponential backoff until `max_attempts`.
+including redirects, is retried with exponential backoff until `max_attempts`. Of an error
+answer only the status and a short printable excerpt are kept.
 """
 
 from __future__ import annotations
