@@ -1,7 +1,8 @@
 """Conditions compiled to Ibis boolean expressions, with the reference predicates' semantics.
 
 Every leaf is null-safe (a test on a missing value is false, so `not` of it is true), text
-tests ignore case, and a number in the model compares with a text column as its text.
+tests compare folded text (`leadscore.engine.folding`) on every backend, and a number in the
+model compares with a text column as its text.
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from leadscore.engine.binding import Kind, kind_of
+from leadscore.engine.folding import casefold_tables, fold, fold_pattern
+from leadscore.engine.predicates import NUMBER_TEXT
 from leadscore.model.conditions import All, AnyOf, Condition, Leaf
 
 Resolve = Callable[[str], ir.Value]
@@ -40,16 +44,88 @@ def _number_literal(v: int | float, column: ir.Value) -> ir.Value | None:
     return f64(v)
 
 
+def _fold_arrow(text: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else fold(v) for v in text.to_pylist()], pa.string())
+
+
+def _fold_python_udf() -> Callable[[str | None], str | None]:
+    # Nested and self-contained, so that Spark ships the function itself to its workers (they
+    # need not have leadscore installed); it must stay the same as `folding.fold`.
+    def leadscore_fold(text: str | None) -> str | None:
+        import unicodedata
+
+        if text is None:
+            return None
+        if text.isascii():
+            return text.lower()
+        return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+    return leadscore_fold
+
+
+def _builtin(name: str, result: str) -> Callable[[ir.Value], ir.Value]:
+    """A one-argument SQL function of the backend, by name."""
+
+    def stub(text: str) -> object: ...
+
+    return ibis.udf.scalar.builtin(stub, name=name, signature=(("string",), result))  # type: ignore[no-any-return]
+
+
+_FOLD_ARROW = ibis.udf.scalar.pyarrow(
+    _fold_arrow, name="leadscore_fold_arrow", signature=(("string",), "string")
+)
+_FOLD_PYTHON = ibis.udf.scalar.python(
+    _fold_python_udf(), name="leadscore_fold", signature=(("string",), "string")
+)
+_OCTETS = {
+    "duckdb": _builtin("strlen", "int64"),
+    "postgres": _builtin("octet_length", "int64"),
+    "pyspark": _builtin("octet_length", "int64"),
+}
+_PG_NFC = _builtin("normalize", "string")  # NFC, PostgreSQL's default form
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _postgres_fold(text: ir.StringValue) -> ir.StringValue:
+    """`folding.fold` in PostgreSQL's SQL: normalize() (NFC) around Python's case folding."""
+    singles_from, singles_to, multi = casefold_tables()
+    out = _PG_NFC(text)
+    for source, target in multi:
+        out = out.replace(source, target)
+    return _PG_NFC(out.translate(singles_from, singles_to))
+
+
+def folded(column: ir.Value) -> ir.StringValue:
+    """The column's text as conditions compare it (`folding.fold`), on the column's backend.
+
+    ASCII text (most data, told by its byte length) takes the engine's own lower(); the rest
+    is folded by Python's very function where the engine runs Python (DuckDB, Spark), and by
+    the same tables in SQL on PostgreSQL.
+    """
+    text: ir.StringValue = column if column.type().is_string() else column.cast("string")
+    backend = backend_name(column)
+    octets = _OCTETS.get(backend, _OCTETS["duckdb"])
+    is_ascii = text.length() == octets(text)
+    if backend == "postgres":
+        # PostgreSQL's lower() follows the database's locale (Turkish: I -> dotless i)
+        fast = text.translate(_ASCII_UPPER, _ASCII_UPPER.lower())
+        return ibis.ifelse(is_ascii, fast, _postgres_fold(text))
+    if backend == "pyspark":
+        # Spark runs a Python function on every row whatever the branch: one call, ASCII inside
+        return _FOLD_PYTHON(text)
+    return ibis.ifelse(is_ascii, text.lower(), _FOLD_ARROW(text))
+
+
 def _lower(column: ir.Value, field: str, lowered: Resolve | None) -> ir.StringValue:
     found = lowered(field) if lowered is not None else None
-    return found if found is not None else column.cast("string").lower()
+    return found if found is not None else folded(column)
 
 
 def _equals(
     column: ir.Value, values: list[object], kind: Kind, lower: Callable[[], ir.StringValue]
 ) -> ir.BooleanValue:
     if kind == "text":
-        texts = sorted({str(v).lower() for v in values})
+        texts = sorted({fold(str(v)) for v in values})
         return lower().isin(texts)
     if kind == "boolean":
         flags = sorted({bool(v) for v in values})
@@ -62,6 +138,17 @@ def _equals(
     if not literals:
         return ibis.literal(False)
     return column.isin(literals)
+
+
+def _number(column: ir.Value) -> ir.NumericValue:
+    """What a number operator reads: a number column, or the decimal number a text holds."""
+    if not column.type().is_string():
+        return column
+    end = r"\z" if backend_name(column) == "pyspark" else "$"  # Java's $ allows a final newline
+    number: ir.NumericValue = ibis.ifelse(
+        column.re_search(f"^{NUMBER_TEXT}{end}"), column.cast("float64"), ibis.null("float64")
+    )
+    return number
 
 
 def _not_nan(column: ir.Value) -> ir.BooleanValue | None:
@@ -115,12 +202,12 @@ def _leaf(leaf: Leaf, resolve: Resolve, lowered: Resolve | None) -> ir.BooleanVa
         values = list(arg) if isinstance(arg, list) else [arg]
         test = _equals(column, values, kind, lambda: _lower(column, leaf.field, lowered))
     elif op == "contains":
-        test = _lower(column, leaf.field, lowered).contains(str(arg).lower())
+        test = _lower(column, leaf.field, lowered).contains(fold(str(arg)))
     elif op == "regex":
-        pattern = regex_for(backend_name(column), str(arg))
-        test = column.cast("string").re_search(f"(?i){pattern}")
+        pattern = regex_for(backend_name(column), fold_pattern(str(arg)))
+        test = _lower(column, leaf.field, lowered).re_search(pattern)
     else:
-        num: ir.NumericValue = column
+        num: ir.NumericValue = _number(column)
         if op == "between":
             lo, hi = arg
             test = (num >= f64(lo)) & (num <= f64(hi))
@@ -159,9 +246,9 @@ def condition_expr(
 
 
 def lowered_fields(condition: Condition) -> list[str]:
-    """The fields a condition compares as lower-case text (equals, in, contains)."""
+    """The fields a condition compares as folded text (equals, in, contains, regex)."""
     if isinstance(condition, Leaf):
-        return [condition.field] if condition.op in ("equals", "in", "contains") else []
+        return [condition.field] if condition.op in ("equals", "in", "contains", "regex") else []
     if isinstance(condition, All | AnyOf):
         items = condition.all if isinstance(condition, All) else condition.any
         return [f for c in items for f in lowered_fields(c)]

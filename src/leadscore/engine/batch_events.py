@@ -21,7 +21,7 @@ from functools import cached_property
 import ibis
 import ibis.expr.types as ir
 
-from leadscore.engine.batch_conditions import condition_expr, f64, lowered_fields
+from leadscore.engine.batch_conditions import condition_expr, f64, folded, lowered_fields
 from leadscore.model.conditions import Condition
 from leadscore.model.scoring import (
     BehaviourRule,
@@ -87,7 +87,7 @@ def _types(table: ir.Table, types: tuple[str, ...]) -> ir.BooleanValue:
 
 
 def lowered_col(field: str) -> str:
-    """A lower-case copy of text column `field`, made once before the conditions read it."""
+    """A folded copy of text column `field`, made once before the conditions read it."""
     return f"__lc_{field}"
 
 
@@ -491,8 +491,8 @@ def prepare_events(
 ) -> ir.Table:
     """Events of known leads before as_of, with their age in microseconds (not deduped yet).
 
-    Text columns the model compares ignoring case get a lower-case copy here, below the join,
-    so that each is lowered once per event however many rules read it.
+    Text columns the model compares ignoring case get a folded copy here, below the join, so
+    that each is folded once per event however many rules read it.
     """
     as_of_lit = ibis.literal(as_of, type="timestamp")
     base = {
@@ -505,7 +505,7 @@ def prepare_events(
     conditions = [m.where for m in [*model.behaviour.rules, *model.behaviour.frequency]]
     conditions += [it.where for it in model.interests]
     lowered = {
-        lowered_col(f): events[f].lower()
+        lowered_col(f): folded(events[f])
         for c in conditions
         if c is not None
         for f in lowered_fields(c)
