@@ -227,24 +227,6 @@ def _newest_event_by_lead(
     return out
 
 
-def erase_lead(service: Service, lead_id: str) -> dict[str, int] | None:
-    """Delete a lead and all its data; its account's other leads are rescored. None if unknown."""
-    with service.store.write() as conn:
-        lead = records.get_lead(conn, lead_id)
-        if lead is None:
-            return None
-        counts = records.erase_lead(conn, lead_id)
-        peers: list[str] = []
-        if lead["account_id"] is not None:
-            peers = records.account_lead_ids(conn, [lead["account_id"]])
-            records.mark_dirty(conn, peers, scoring.ACCOUNT, lead["account_id"])
-            if not peers:  # no lead left to roll up: the account's roll-up goes too
-                rolled = t.account_scores
-                conn.execute(rolled.delete().where(rolled.c.account_id == lead["account_id"]))
-    _follow(service, True, peers)
-    return counts
-
-
 def _follow(service: Service, sync: bool, lead_ids: Sequence[str]) -> None:
     # Single requests wait for their scores; batches leave them to the worker (< 1 s).
     if sync and lead_ids:

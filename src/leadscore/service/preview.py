@@ -10,7 +10,7 @@ import heapq
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -209,6 +209,15 @@ class Previews:
                 return
             run.result = found
             run.status = "done"
+
+    def forget(self, lead_ids: Collection[str]) -> None:
+        """Drop these leads from every kept preview (they were erased)."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            if run.result is not None:
+                kept = [c for c in run.result.changed if c.lead_id not in lead_ids]
+                run.result.changed = kept
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every started preview finished; False on timeout."""

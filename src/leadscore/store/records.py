@@ -6,8 +6,12 @@ are engine records: canonical columns plus custom attributes as ordinary fields.
 
 from __future__ import annotations
 
+import html
 import itertools
+import json
+import re
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -389,7 +393,7 @@ def score_of(conn: Connection, lead_id: str) -> Record | None:
     return dict(row) if row is not None else None
 
 
-# -- outcomes and erasure -----------------------------------------------------------------------
+# -- outcomes -----------------------------------------------------------------------------------
 
 
 def add_outcome(conn: Connection, row: Mapping[str, Any], now: datetime) -> int:
@@ -401,36 +405,132 @@ def add_outcome(conn: Connection, row: Mapping[str, Any], now: datetime) -> int:
     return int(result.scalar_one())
 
 
-_LEAD_TABLES: Final = (
-    t.events,
-    t.outcomes,
-    t.scores,
-    t.score_history,
-    t.transitions,
-    t.sla_tasks,
-    t.dirty_leads,
-    t.webhook_deliveries,
-)
+# -- merges, GDPR access and erasure --------------------------------------------------------------
+
+
+def record_merge(conn: Connection, source: str, target: str, now: datetime) -> None:
+    """Remember that `source` was merged into `target` (once per pair)."""
+    stmt = _insert(conn, t.lead_merges).on_conflict_do_nothing(
+        index_elements=["lead_id", "into_id"]
+    )
+    conn.execute(stmt, {"lead_id": source, "into_id": target, "merged_at": now})
+
+
+def merged_family(conn: Connection, lead_id: str) -> list[str]:
+    """The lead and every lead merged into it, directly or through others (cycles cut)."""
+    m = t.lead_merges
+    family = [lead_id]
+    seen = {lead_id}
+    frontier = [lead_id]
+    while frontier:
+        found: list[str] = []
+        for part in chunks(frontier):
+            found.extend(
+                conn.execute(sa.select(m.c.lead_id).where(among(conn, m.c.into_id, part))).scalars()
+            )
+        frontier = sorted(set(found) - seen)
+        seen.update(frontier)
+        family.extend(frontier)
+    return family
+
+
+def _lead_tables() -> list[tuple[sa.Table, list[sa.Column[Any]]]]:
+    by_table: dict[str, tuple[sa.Table, list[sa.Column[Any]]]] = {}
+    for column in t.lead_columns():
+        table = column.table
+        assert isinstance(table, sa.Table)
+        by_table.setdefault(table.name, (table, []))[1].append(column)
+    # leads last: erasure deletes what refers to a lead before the lead
+    return sorted(by_table.values(), key=lambda tc: (tc[0] is t.leads, tc[0].name))
+
+
+def _naming(conn: Connection, columns: Sequence[sa.Column[Any]], ids: Sequence[str]) -> Any:
+    return sa.or_(*(among(conn, c, ids) for c in columns))
+
+
+# Report text outside a lead's id: neither a letter, digit or underscore (so that L1 is not
+# found in L10), on both sides.
+_OUTSIDE = r"[^\w]"
+
+
+def _spellings(value: str) -> set[str]:
+    # how a stored report may spell a value: as is, in HTML, in JSON, in a URL
+    return {
+        value,
+        html.escape(value),
+        html.escape(value, quote=False),
+        json.dumps(value)[1:-1],
+        urllib.parse.quote(value, safe=""),
+    }
+
+
+def reports_naming(conn: Connection, values: Iterable[str]) -> list[int]:
+    """Ids of stored report runs whose parameters, summary, result or error name one of
+    `values` (lead ids, e-mail addresses) as a whole word."""
+    runs = t.report_runs
+    texts = [sa.cast(runs.c.params, sa.Text), runs.c.summary, runs.c.result, runs.c.error]
+    spellings = sorted({s for v in values if v for s in _spellings(v)})
+    if not spellings:
+        return []
+    # the database finds candidates; the whole-word check runs here, on those few
+    candidates = sa.or_(*(text.contains(s, autoescape=True) for s in spellings for text in texts))
+    pattern = re.compile(
+        "|".join(f"(?:^|(?<={_OUTSIDE})){re.escape(s)}(?=$|{_OUTSIDE})" for s in spellings)
+    )
+    found: list[int] = []
+    for row in conn.execute(sa.select(runs.c.id, *texts).where(candidates)):
+        if any(text is not None and pattern.search(str(text)) for text in row[1:]):
+            found.append(int(row[0]))
+    return found
+
+
+def _identifying(conn: Connection, ids: Sequence[str]) -> list[str]:
+    # what a report may name a lead by: its id and its e-mail address
+    emails = conn.execute(
+        sa.select(t.leads.c.email).where(among(conn, t.leads.c.lead_id, ids))
+    ).scalars()
+    return [*ids, *(e for e in emails if e)]
 
 
 def lead_data(conn: Connection, lead_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Everything stored about one lead, table by table (GDPR access)."""
-    out: dict[str, list[dict[str, Any]]] = {
-        "lead": [
-            dict(r)
-            for r in conn.execute(sa.select(t.leads).where(t.leads.c.lead_id == lead_id)).mappings()
-        ]
-    }
-    for table in _LEAD_TABLES:
-        query = sa.select(table).where(table.c.lead_id == lead_id)
+    """Everything stored about one lead, table by table (GDPR access).
+
+    The lead's own rows in every table that refers to a lead (`tables.lead_columns`), the
+    rows of the leads merged into it, and the stored reports that name it: exactly what
+    `erase_lead` deletes. The leads table's rows are under "lead".
+    """
+    ids = merged_family(conn, lead_id)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, columns in _lead_tables():
+        query = sa.select(table).where(_naming(conn, columns, ids))
         order = [c for c in table.primary_key.columns]
-        out[table.name] = [dict(r) for r in conn.execute(query.order_by(*order)).mappings()]
-    return out
+        rows = [dict(r) for r in conn.execute(query.order_by(*order)).mappings()]
+        out["lead" if table is t.leads else table.name] = rows
+    runs = t.report_runs
+    named = reports_naming(conn, _identifying(conn, ids))
+    out[runs.name] = [
+        dict(r)
+        for r in conn.execute(
+            sa.select(runs).where(among(conn, runs.c.id, named)).order_by(runs.c.id)
+        ).mappings()
+    ]
+    return dict(sorted(out.items(), key=lambda kv: kv[0] != "lead"))
 
 
 def erase_lead(conn: Connection, lead_id: str) -> dict[str, int]:
-    """Delete a lead and everything stored about it (GDPR erasure); counts per table."""
-    counts = {}
-    for table in (*_LEAD_TABLES, t.leads):
-        counts[table.name] = conn.execute(table.delete().where(table.c.lead_id == lead_id)).rowcount
+    """Delete a lead and everything stored about it (GDPR erasure); counts per table.
+
+    What `lead_data` lists: every row that refers to the lead or a lead merged into it, and
+    every stored report that names one of them (a report is deleted whole: run it again).
+    """
+    ids = merged_family(conn, lead_id)
+    runs = t.report_runs
+    named = reports_naming(conn, _identifying(conn, ids))
+    counts: dict[str, int] = {}
+    for table, columns in _lead_tables():
+        deleted = conn.execute(table.delete().where(_naming(conn, columns, ids)))
+        counts[table.name] = deleted.rowcount
+    counts[runs.name] = (
+        conn.execute(runs.delete().where(among(conn, runs.c.id, named))).rowcount if named else 0
+    )
     return counts

@@ -172,6 +172,18 @@ score_history: Final = sa.Table(
     sa.Index(None, "lead_id", "id"),
 )
 
+# Which lead was merged into which (Segment identify with an anonymousId, alias): what is
+# still stored under the first id is the same person's, so GDPR export and erasure of the
+# second include it. `into_id` is a lead reference too (`info["lead"]`, see `lead_columns`).
+lead_merges: Final = sa.Table(
+    "lead_merges",
+    metadata,
+    sa.Column("lead_id", ID, primary_key=True),
+    sa.Column("into_id", ID, primary_key=True, info={"lead": True}),
+    sa.Column("merged_at", sa.DateTime(), nullable=False),
+    sa.Index(None, "into_id"),
+)
+
 # Entering or leaving a stage or temperature.
 transitions: Final = sa.Table(
     "transitions",
@@ -326,3 +338,15 @@ meta: Final = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text(), nullable=False),
 )
+
+
+def lead_columns() -> list[sa.Column[Any]]:
+    """Every column that holds a lead's id: those named `lead_id`, and those marked
+    `info={"lead": True}`. GDPR export and erasure are derived from this list, so a new
+    table with a `lead_id` column is covered without naming it anywhere."""
+    return [
+        column
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if column.name == "lead_id" or column.info.get("lead")
+    ]

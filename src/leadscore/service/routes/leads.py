@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from leadscore.service import accounts, handover, ingest, scorecard
+from leadscore.service import accounts, erasure, handover, ingest, scorecard
 from leadscore.service.deps import Admin, ServiceDep
 from leadscore.service.inputs import AccountIn, LeadIn, Offset, OutcomeIn, fields_set, no_nul
 from leadscore.service.inputs import Body as Strict
@@ -161,7 +161,7 @@ def list_leads(
 @router.delete("/leads/{lead_id}")
 def delete_lead(lead_id: str, service: ServiceDep, _: Admin) -> dict[str, Any]:
     """Erase a lead with all its data (GDPR right to erasure); says what was deleted."""
-    counts = ingest.erase_lead(service, lead_id)
+    counts = erasure.erase_lead(service, lead_id)
     if counts is None:
         raise HTTPException(404, f"unknown lead '{lead_id}'")
     return {"lead_id": lead_id, "deleted": counts}
@@ -169,10 +169,12 @@ def delete_lead(lead_id: str, service: ServiceDep, _: Admin) -> dict[str, Any]:
 
 @router.get("/leads/{lead_id}/export")
 def export_lead(lead_id: str, service: ServiceDep, _: Admin) -> dict[str, Any]:
-    """Everything stored about a lead, table by table (GDPR right of access)."""
-    with service.store.read() as conn:
-        _lead_or_404(conn, lead_id)
-        return {"lead_id": lead_id, "data": records.lead_data(conn, lead_id)}
+    """Everything stored about a lead, table by table (GDPR right of access): exactly what
+    erasure deletes, including leads merged into it and stored reports that name it."""
+    data = erasure.export_lead(service, lead_id)
+    if data is None:
+        raise HTTPException(404, f"unknown lead '{lead_id}'")
+    return {"lead_id": lead_id, "data": data}
 
 
 # -- scores ---------------------------------------------------------------------------------------

@@ -96,6 +96,9 @@ def merge_leads(tx: ingest.Transaction, merges: Sequence[tuple[str, str]]) -> No
             t.events.update().where(t.events.c.lead_id == source).values(lead_id=target)
         ).rowcount
         lead = records.get_lead(conn, source)
+        if lead is not None or moved:
+            # what stays under the first id is the person's: GDPR export and erasure follow it
+            records.record_merge(conn, source, target, tx.now)
         if lead is not None and _is_bare(conn, lead):
             for table in _DROPPED_WITH_LEAD:
                 conn.execute(table.delete().where(table.c.lead_id == source))
