@@ -28,6 +28,8 @@ from leadscore.engine.batch import check_tables
 from leadscore.errors import DataError, EngineError
 from leadscore.io.readers import ibis_table
 from leadscore.schema import Dataset
+from leadscore.timestamps import MAX as MAX_TIMESTAMP
+from leadscore.timestamps import MIN as MIN_TIMESTAMP
 
 REQUIRED = ("leads", "events")
 OPTIONAL = ("accounts", "outcomes")
@@ -66,11 +68,11 @@ def _connect(url: str) -> Any:
     scheme = url.split(":", 1)[0].lower()
     try:
         if url == "duckdb":
-            return ibis.duckdb.connect()
+            return _in_utc(ibis.duckdb.connect())
         if scheme == "duckdb":
-            return ibis.connect(url)
+            return _in_utc(ibis.connect(url))
         if scheme in ("postgres", "postgresql"):
-            return ibis.connect("postgres" + url[len(scheme) :])
+            return _in_utc(ibis.connect("postgres" + url[len(scheme) :]))
         if is_spark(url):
             return _spark(url)
     except DataError:
@@ -83,6 +85,16 @@ def _connect(url: str) -> Any:
         "duckdb:///path.db, postgres://user@host:port/database, local[N], spark://host:port "
         "or spark"
     )
+
+
+def _in_utc(con: Any) -> Any:
+    """The connection with its session in UTC: a time with a zone (TIMESTAMPTZ) becomes the
+    engine's naive UTC time there, not the wall time of the server's or machine's zone."""
+    if con.name == "duckdb":
+        con.raw_sql("SET TimeZone = 'UTC'")
+    else:
+        con.raw_sql("SET TIME ZONE 'UTC'").close()  # a cursor, with nothing to fetch
+    return con
 
 
 def _first_line(exc: Exception) -> str:
@@ -127,8 +139,11 @@ def _spark(url: str) -> Any:
     if options.get("catalog") == "hive":
         builder = builder.enableHiveSupport()
     if master == "spark":
-        # the session spark-submit or the platform set up: its master, its catalog, its config
-        return ibis.pyspark.connect(builder.getOrCreate())
+        # the session spark-submit or the platform set up: its master, its catalog, its config,
+        # but times with a zone read as UTC, as everywhere else
+        session = builder.getOrCreate()
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+        return ibis.pyspark.connect(session)
     local = master.startswith("local")
     if local:
         # local Spark binds to the machine's address unless told otherwise
@@ -217,7 +232,48 @@ def dataset_from(url: str, folder: Path | None = None) -> Dataset:
         check_tables(data)  # tables in a database are not validated on the way in
     except EngineError as exc:
         raise DataError(f"backend {describe(url)}: {exc}") from None
+    for name, table in tables.items():
+        _check_time_range(url, name, table)
     return data
+
+
+_KEYS = {"leads": "lead_id", "accounts": "account_id", "events": "event_id", "outcomes": "lead_id"}
+
+
+def _check_time_range(url: str, name: str, table: Any) -> None:
+    """Refuse times outside years 1-9999, which a database may hold and Python cannot (files
+    reject such rows on the way in; a database's rows are not rejected one by one)."""
+    columns = [c for c, t in table.schema().items() if t.is_timestamp() or t.is_date()]
+    if not columns:
+        return
+    lo, hi = ibis.literal(MIN_TIMESTAMP), ibis.literal(MAX_TIMESTAMP)
+
+    def outside(column: str) -> Any:
+        value = table[column].cast("timestamp")
+        return (value < lo) | (value > hi)
+
+    flags = {f"outside_{i}": outside(c) for i, c in enumerate(columns)}
+    bad = flags["outside_0"]
+    for flag in list(flags.values())[1:]:
+        bad = bad | flag
+    key = _KEYS[name]
+    shown = {f"shown_{i}": table[c].cast("string") for i, c in enumerate(columns)}
+    try:
+        found = table.filter(bad).select(key=table[key].cast("string"), **shown, **flags)
+        rows = found.limit(3).to_pyarrow().to_pylist()
+    except Exception as exc:  # drivers raise their own types; the message is what matters
+        first_line = _first_line(exc)
+        raise DataError(
+            f"backend {describe(url)}: cannot read table {name}: {first_line}"
+        ) from None
+    if rows:
+        row = rows[0]
+        i = next(i for i in range(len(columns)) if row[f"outside_{i}"])
+        raise DataError(
+            f"backend {describe(url)}: {name}.{columns[i]} of {key} {row['key']} is "
+            f"{row[f'shown_{i}']}, outside the years 1-9999 that timestamps may have "
+            "(docs/data.md#timestamps); correct or remove such rows"
+        )
 
 
 def _table_names(con: Any, database: str | None) -> set[str]:
