@@ -134,7 +134,7 @@ def test_erasure_removes_everything_the_export_lists(
     assert [run["id"] for run in data["report_runs"]] == [named["id"]]
     # every table that refers to a lead is in the export (derived from the schema)
     referring = {c.table.name for c in tables.lead_columns()}
-    assert set(data) == {"lead", "report_runs"} | (referring - {"leads"})
+    assert set(data) == {"lead", "report_runs", "jobs"} | (referring - {"leads"})
 
     r = running.admin.delete(f"/v1/leads/{LEAD}")
     assert r.status_code == 200, r.text

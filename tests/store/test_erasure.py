@@ -98,7 +98,7 @@ def test_a_row_naming_the_lead_in_any_table_is_exported_and_erased(
         data = records.lead_data(conn, "ann")
     exported = {("leads" if k == "lead" else k): len(rows) for k, rows in data.items()}
     # one row per table, and the leads merged into ann: the lead_merges row says x* into ann
-    assert exported == {**{name: 1 for name in referring}, "report_runs": 0}
+    assert exported == {**{name: 1 for name in referring}, "report_runs": 0, "jobs": 0}
     with store.write() as conn:
         assert records.erase_lead(conn, "ann") == exported
     with store.read() as conn:
@@ -139,6 +139,14 @@ def test_merged_leads_and_reports_naming_the_lead_go_with_it(store: database.Sto
                 {**report, "result": "<p>AUC 0.81</p>"},
             ],
         )
+        job = {"kind": "publish", "status": "done", "total": 3, "done": 3, "created_at": NOW}
+        conn.execute(
+            tables.jobs.insert(),
+            [
+                {**job, "error": "2 leads could not be scored (a2: seats 'x'; u10: seats 'y')"},
+                {**job, "error": "1 leads could not be scored (u10: seats 'y')"},
+            ],
+        )
     with store.read() as conn:
         assert sorted(records.merged_family(conn, "u1")) == ["a1", "a2", "u1"]
         assert records.merged_family(conn, "nobody") == ["nobody"]
@@ -146,9 +154,17 @@ def test_merged_leads_and_reports_naming_the_lead_go_with_it(store: database.Sto
     assert sorted(r["lead_id"] for r in data["lead"]) == ["a1", "a2", "u1"]
     assert len(data["lead_merges"]) == 3
     assert sorted(r["id"] for r in data["report_runs"]) == [1, 3, 4]
+    assert [r["id"] for r in data["jobs"]] == [1]
     with store.write() as conn:
         counts = records.erase_lead(conn, "u1")
     assert counts["leads"] == 3 and counts["lead_merges"] == 3 and counts["report_runs"] == 3
+    assert counts["jobs"] == 1
     with store.read() as conn:
         assert conn.execute(sa.select(runs.c.id).order_by(runs.c.id)).scalars().all() == [2, 5]
+        errors = conn.execute(sa.select(tables.jobs.c.error).order_by(tables.jobs.c.id))
+        # the job stays (publishing history) without the lead; other leads keep their words
+        assert errors.scalars().all() == [
+            "2 leads could not be scored ((erased lead): seats 'x'; u10: seats 'y')",
+            "1 leads could not be scored (u10: seats 'y')",
+        ]
         assert conn.execute(sa.select(tables.leads.c.lead_id)).all() == []

@@ -464,24 +464,79 @@ def _spellings(value: str) -> set[str]:
     }
 
 
+@dataclass(frozen=True)
+class _Naming:
+    """Spellings of a lead's id and e-mail address, found in free text as whole words."""
+
+    spellings: tuple[str, ...]
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> _Naming:
+        return cls(tuple(sorted({s for v in values if v for s in _spellings(v)}, key=len)[::-1]))
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(
+            "|".join(f"(?:^|(?<={_OUTSIDE})){re.escape(s)}(?=$|{_OUTSIDE})" for s in self.spellings)
+        )
+
+    def rows(self, conn: Connection, key: Any, texts: Sequence[Any]) -> list[int]:
+        """Keys of the rows where one of `texts` names the lead."""
+        if not self.spellings:
+            return []
+        # the database finds candidates; the whole-word check runs here, on those few
+        candidates = sa.or_(
+            *(text.contains(s, autoescape=True) for s in self.spellings for text in texts)
+        )
+        pattern = self.pattern
+        found: list[int] = []
+        for row in conn.execute(sa.select(key, *texts).where(candidates)):
+            if any(text is not None and pattern.search(str(text)) for text in row[1:]):
+                found.append(int(row[0]))
+        return found
+
+
+# Free text that may name a lead without a lead column. A stored report run is deleted
+# whole (run it again); a job's error (the leads it could not score) keeps its other words
+# and loses the lead's.
+_REPORT_TEXTS: Final = (
+    sa.cast(t.report_runs.c.params, sa.Text),
+    t.report_runs.c.summary,
+    t.report_runs.c.result,
+    t.report_runs.c.error,
+)
+ERASED: Final = "(erased lead)"
+
+
 def reports_naming(conn: Connection, values: Iterable[str]) -> list[int]:
     """Ids of stored report runs whose parameters, summary, result or error name one of
     `values` (lead ids, e-mail addresses) as a whole word."""
-    runs = t.report_runs
-    texts = [sa.cast(runs.c.params, sa.Text), runs.c.summary, runs.c.result, runs.c.error]
-    spellings = sorted({s for v in values if v for s in _spellings(v)})
-    if not spellings:
+    return _Naming.of(values).rows(conn, t.report_runs.c.id, _REPORT_TEXTS)
+
+
+def jobs_naming(conn: Connection, values: Iterable[str]) -> list[int]:
+    """Ids of jobs whose error names one of `values` as a whole word."""
+    return _Naming.of(values).rows(conn, t.jobs.c.id, (t.jobs.c.error,))
+
+
+def _redact_jobs(conn: Connection, job_ids: Sequence[int], values: Iterable[str]) -> int:
+    pattern = _Naming.of(values).pattern
+    jobs = t.jobs
+    rows = conn.execute(sa.select(jobs.c.id, jobs.c.error).where(among(conn, jobs.c.id, job_ids)))
+    changed = [{"i": i, "e": pattern.sub(ERASED, error)} for i, error in rows if error]
+    if changed:
+        conn.execute(
+            jobs.update().where(jobs.c.id == sa.bindparam("i")).values(error=sa.bindparam("e")),
+            changed,
+        )
+    return len(changed)
+
+
+def _by_ids(conn: Connection, table: sa.Table, ids: Sequence[int]) -> list[dict[str, Any]]:
+    if not ids:
         return []
-    # the database finds candidates; the whole-word check runs here, on those few
-    candidates = sa.or_(*(text.contains(s, autoescape=True) for s in spellings for text in texts))
-    pattern = re.compile(
-        "|".join(f"(?:^|(?<={_OUTSIDE})){re.escape(s)}(?=$|{_OUTSIDE})" for s in spellings)
-    )
-    found: list[int] = []
-    for row in conn.execute(sa.select(runs.c.id, *texts).where(candidates)):
-        if any(text is not None and pattern.search(str(text)) for text in row[1:]):
-            found.append(int(row[0]))
-    return found
+    query = sa.select(table).where(among(conn, table.c.id, ids)).order_by(table.c.id)
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def _identifying(conn: Connection, ids: Sequence[str]) -> list[str]:
@@ -506,31 +561,32 @@ def lead_data(conn: Connection, lead_id: str) -> dict[str, list[dict[str, Any]]]
         order = [c for c in table.primary_key.columns]
         rows = [dict(r) for r in conn.execute(query.order_by(*order)).mappings()]
         out["lead" if table is t.leads else table.name] = rows
-    runs = t.report_runs
-    named = reports_naming(conn, _identifying(conn, ids))
-    out[runs.name] = [
-        dict(r)
-        for r in conn.execute(
-            sa.select(runs).where(among(conn, runs.c.id, named)).order_by(runs.c.id)
-        ).mappings()
-    ]
+    names = _identifying(conn, ids)
+    out[t.report_runs.name] = _by_ids(conn, t.report_runs, reports_naming(conn, names))
+    out[t.jobs.name] = _by_ids(conn, t.jobs, jobs_naming(conn, names))
     return dict(sorted(out.items(), key=lambda kv: kv[0] != "lead"))
 
 
 def erase_lead(conn: Connection, lead_id: str) -> dict[str, int]:
     """Delete a lead and everything stored about it (GDPR erasure); counts per table.
 
-    What `lead_data` lists: every row that refers to the lead or a lead merged into it, and
-    every stored report that names one of them (a report is deleted whole: run it again).
+    What `lead_data` lists: every row that refers to the lead or a lead merged into it,
+    every stored report that names one of them (deleted whole: run it again), and every job
+    whose error names one (the lead's id and e-mail in it replaced by "(erased lead)").
     """
     ids = merged_family(conn, lead_id)
-    runs = t.report_runs
-    named = reports_naming(conn, _identifying(conn, ids))
+    names = _identifying(conn, ids)  # before the leads' rows, which hold the e-mail, go
+    runs = reports_naming(conn, names)
+    jobs = jobs_naming(conn, names)
     counts: dict[str, int] = {}
     for table, columns in _lead_tables():
         deleted = conn.execute(table.delete().where(_naming(conn, columns, ids)))
         counts[table.name] = deleted.rowcount
-    counts[runs.name] = (
-        conn.execute(runs.delete().where(among(conn, runs.c.id, named))).rowcount if named else 0
+    report_runs = t.report_runs
+    counts[report_runs.name] = (
+        conn.execute(report_runs.delete().where(among(conn, report_runs.c.id, runs))).rowcount
+        if runs
+        else 0
     )
+    counts[t.jobs.name] = _redact_jobs(conn, jobs, names) if jobs else 0
     return counts
