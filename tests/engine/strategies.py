@@ -292,6 +292,14 @@ def model(draw: st.DrawFn) -> ScoringModel:
                 },
             )
         )
+        # the loader refuses tests that never hold and entries after one that always does
+        for what in ("total", "fit", "behaviour"):
+            if when.get(f"min_{what}", -1e9) >= when.get(f"max_{what}", 1e9):
+                del when[f"max_{what}"]
+        if when.get("engagement") == []:
+            del when["engagement"]
+        if routing and not routing[-1]["when"]:
+            break
         entry = {
             "name": f"r{i}",
             "when": when,

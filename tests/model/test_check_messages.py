@@ -132,3 +132,37 @@ def test_check_prints_brackets_and_markup_of_messages_as_they_are(tmp_path: Path
         "to compare with; to test for an empty field write `exists: false` (for one with a "
         "value, `exists: true`)",
     ]
+
+
+def test_routing_tests_that_never_hold_are_refused() -> None:
+    head = 'name: m\nversion: "1"\nengagement: [{level: 1}]\nrouting:\n'
+    (line,) = error_of(head + "  - {when: {min_total: 80, max_total: 40}, stage: SQL}\n")
+    assert line == (
+        "m.yaml:5: routing[0].when: `min_total: 80` and `max_total: 40` never both hold "
+        "(min_total means at least, max_total below); min_total must be lower"
+    )
+    (line,) = error_of(head + "  - {when: {min_fit: 2.5, max_fit: 2.5}, stage: SQL}\n")
+    assert "`min_fit: 2.5` and `max_fit: 2.5` never both hold" in line
+    (line,) = error_of(head + "  - {when: {engagement: []}, stage: SQL}\n")
+    assert line == (
+        "m.yaml:5: routing[0].when: `engagement: []` never holds; leave out `engagement` to "
+        "accept any engagement"
+    )
+    assert parse_model(head + "  - {when: {min_total: 40, max_total: 80}, stage: SQL}\n")
+
+
+def test_routing_entries_after_one_that_always_holds_are_refused() -> None:
+    head = 'name: m\nversion: "1"\nrouting:\n'
+    (line,) = error_of(head + "  - {stage: nurture}\n  - {when: {min_total: 80}, stage: SQL}\n")
+    assert line == (
+        "m.yaml:5: routing[1]: never reached: routing[0] has no tests and always holds (the "
+        "first entry that holds decides); move it to the end"
+    )
+    assert parse_model(head + "  - {when: {min_total: 80}, stage: SQL}\n  - {stage: nurture}\n")
+
+
+def test_null_in_a_list_of_in_points_to_exists() -> None:
+    text = 'name: m\nversion: "1"\nfit:\n  rules:\n'
+    (line,) = error_of(text + "  - {name: r, points: 1, when: {field: x, in: [a, null]}}\n")
+    assert line.startswith("m.yaml:5: fit.rules[0].when.in: `in` lists null, which is not a value")
+    assert "`exists: false`" in line

@@ -175,6 +175,17 @@ class Leaf(Strict):
             )
         return value
 
+    @field_validator("in_", mode="before")
+    @classmethod
+    def _no_null_in(cls, value: Any) -> Any:
+        if isinstance(value, list) and None in value:
+            raise ValueError(
+                "`in` lists null, which is not a value to compare with; to test for an empty "
+                "field write `exists: false`, or `any: [{field: ..., in: [...]}, {field: ..., "
+                "exists: false}]` for either"
+            )
+        return value
+
     @field_validator("in_")
     @classmethod
     def _in_not_empty(cls, value: list[Scalar] | None) -> list[Scalar] | None:

@@ -26,6 +26,11 @@ Text = Annotated[
 ]
 
 
+def _fmt(value: float) -> str:
+    """A number as written: 40, not 40.0."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _cents(points: float) -> int:
     return round(points * 100)
 
@@ -500,6 +505,21 @@ class RouteWhen(Strict):
     max_behaviour: float | None = Field(None, description="Behaviour points below this.")
     priority: bool | None = Field(None, description="Lead is (true) or is not (false) priority.")
 
+    @model_validator(mode="after")
+    def _can_hold(self) -> RouteWhen:
+        # An entry whose tests can never all hold routes nobody, silently: a typo.
+        for key in ("grade", "engagement"):
+            if getattr(self, key) == []:
+                raise ValueError(f"`{key}: []` never holds; leave out `{key}` to accept any {key}")
+        for what in ("total", "fit", "behaviour"):
+            low, high = getattr(self, f"min_{what}"), getattr(self, f"max_{what}")
+            if low is not None and high is not None and low >= high:
+                raise ValueError(
+                    f"`min_{what}: {_fmt(low)}` and `max_{what}: {_fmt(high)}` never both hold "
+                    f"(min_{what} means at least, max_{what} below); min_{what} must be lower"
+                )
+        return self
+
 
 class RoutingEntry(Route):
     """One row of the routing table: the first entry whose `when` holds decides."""
@@ -647,6 +667,12 @@ class ScoringModel(Strict):
             "grade": [g.grade for g in self.fit.grades],
             "engagement": [lv.level for lv in self.engagement],
         }
+        always = next((i for i, e in enumerate(self.routing) if e.when == RouteWhen()), None)
+        if always is not None and always < len(self.routing) - 1:
+            out.append(
+                f"routing[{always + 1}]: never reached: routing[{always}] has no tests and "
+                "always holds (the first entry that holds decides); move it to the end"
+            )
         for i, entry in enumerate(self.routing):
             for key, allowed in known.items():
                 for j, value in enumerate(getattr(entry.when, key) or []):
