@@ -12,6 +12,7 @@ from leadscore.dashboard.web import one_segment, render, service_of, viewer
 from leadscore.service import accounts
 
 PAGE_SIZE: Final = 50
+MAX_PAGE: Final = 100_000  # as the leads list
 # The best stakeholders of a very large account; the engaged count still covers them all.
 STAKEHOLDERS_SHOWN: Final = 200
 
@@ -114,7 +115,8 @@ def account_list(request: Request, q: str = "", priority: str = "", page: int = 
     session = viewer(request)
     if isinstance(session, Response):
         return session
-    page = max(1, page)
+    # a page beyond the last shows none; the bound keeps its offset in the store's 64 bits
+    page = max(1, min(page, MAX_PAGE))
     q = q.strip()[:200]
     only = priority in ("1", "on", "true")
     with service_of(request).store.read() as conn:

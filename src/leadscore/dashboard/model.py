@@ -18,6 +18,7 @@ from leadscore.learn.hybrid import predictor_for
 from leadscore.learn.predictive import ArtefactError
 from leadscore.model.loader import parse_model
 from leadscore.service import registry
+from leadscore.service.inputs import Integer
 from leadscore.service.preview import Run, moves
 from leadscore.store import tables as t
 
@@ -373,7 +374,7 @@ def _overview(
 @router.get("/model", response_class=HTMLResponse)
 def model_page(
     request: Request,
-    start: int | None = None,
+    start: Integer | None = None,
 ) -> Response:
     """The active model, its versions, jobs and (for admins) the draft editor; `start` picks
     the version the editor starts from."""
@@ -449,7 +450,7 @@ def _preview_context(run: Run | None, active_id: int | None) -> dict[str, Any]:
 
 
 @router.get("/model/{model_id:int}", response_class=HTMLResponse)
-def version_page(request: Request, model_id: int) -> Response:
+def version_page(request: Request, model_id: Integer) -> Response:
     """One version: its YAML, the diff against the active one, the preview, publish."""
     session = viewer(request)
     if isinstance(session, Response):
@@ -482,7 +483,9 @@ def version_page(request: Request, model_id: int) -> Response:
 
 
 @router.post("/model/{model_id:int}/preview")
-def start_preview(request: Request, model_id: int, csrf: Annotated[str, Form()] = "") -> Response:
+def start_preview(
+    request: Request, model_id: Integer, csrf: Annotated[str, Form()] = ""
+) -> Response:
     """Start scoring every lead with this version in the background."""
     session = poster(request, csrf, admin=True)
     if isinstance(session, Response):
@@ -498,7 +501,7 @@ def start_preview(request: Request, model_id: int, csrf: Annotated[str, Form()] 
 
 
 @router.get("/model/{model_id:int}/publish", response_class=HTMLResponse)
-def confirm_publish(request: Request, model_id: int) -> Response:
+def confirm_publish(request: Request, model_id: Integer) -> Response:
     """Ask before publishing, with the preview's summary when there is one."""
     session = viewer(request, admin=True)
     if isinstance(session, Response):
@@ -521,7 +524,7 @@ def confirm_publish(request: Request, model_id: int) -> Response:
 
 
 @router.post("/model/{model_id:int}/publish")
-def publish(request: Request, model_id: int, csrf: Annotated[str, Form()] = "") -> Response:
+def publish(request: Request, model_id: Integer, csrf: Annotated[str, Form()] = "") -> Response:
     """Publish the version; every lead is rescored in a background job."""
     session = poster(request, csrf, admin=True)
     if isinstance(session, Response):
@@ -571,7 +574,7 @@ def rollback(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
 
 
 @router.get("/model/jobs/{job_id:int}", response_class=HTMLResponse)
-def job_page(request: Request, job_id: int, started: str | None = None) -> Response:
+def job_page(request: Request, job_id: Integer, started: str | None = None) -> Response:
     """One publish or rescore job with its progress; reloads itself until it is done."""
     session = viewer(request)
     if isinstance(session, Response):

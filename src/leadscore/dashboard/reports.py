@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from leadscore.dashboard.security import fit_svg
 from leadscore.dashboard.web import poster, render, service_of, viewer, words_of
 from leadscore.service import reports as runs
+from leadscore.service.inputs import Integer
 from leadscore.service.reports import KINDS, outcome_span
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -401,7 +402,7 @@ def run_report(
 
 
 @router.get("/reports/{run_id}", response_class=HTMLResponse)
-def report_page(request: Request, run_id: int) -> Response:
+def report_page(request: Request, run_id: Integer) -> Response:
     """One run: its parameters and state, and its report once it is done."""
     session = viewer(request)
     if isinstance(session, Response):

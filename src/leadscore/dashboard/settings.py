@@ -24,6 +24,7 @@ from leadscore.dashboard.web import (
 )
 from leadscore.service import keys, urls
 from leadscore.service import webhooks as wh
+from leadscore.service.inputs import Integer
 from leadscore.service.routes.operations import KeyIn
 
 LOG_PAGE: Final = 50
@@ -345,7 +346,7 @@ def _confirm(
 
 
 @router.get("/settings/keys/{key_id}/revoke", response_class=HTMLResponse)
-def confirm_revoke(request: Request, key_id: int) -> Response:
+def confirm_revoke(request: Request, key_id: Integer) -> Response:
     """Ask before revoking a key."""
     session = viewer(request, admin=True)
     if isinstance(session, Response):
@@ -364,7 +365,7 @@ def confirm_revoke(request: Request, key_id: int) -> Response:
 
 
 @router.post("/settings/keys/{key_id}/revoke")
-def revoke_key(request: Request, key_id: int, csrf: Annotated[str, Form()] = "") -> Response:
+def revoke_key(request: Request, key_id: Integer, csrf: Annotated[str, Form()] = "") -> Response:
     """Revoke a key: the REST API refuses it from now on."""
     session = poster(request, csrf, admin=True)
     if isinstance(session, Response):
@@ -431,7 +432,7 @@ def _webhook(request: Request, webhook_id: int) -> dict[str, Any] | None:
 
 
 @router.get("/settings/webhooks/{webhook_id}/delete", response_class=HTMLResponse)
-def confirm_delete(request: Request, webhook_id: int) -> Response:
+def confirm_delete(request: Request, webhook_id: Integer) -> Response:
     """Ask before deleting a webhook."""
     session = viewer(request, admin=True)
     if isinstance(session, Response):
@@ -452,7 +453,7 @@ def confirm_delete(request: Request, webhook_id: int) -> Response:
 
 @router.post("/settings/webhooks/{webhook_id}/delete")
 def delete_webhook(
-    request: Request, webhook_id: int, csrf: Annotated[str, Form()] = ""
+    request: Request, webhook_id: Integer, csrf: Annotated[str, Form()] = ""
 ) -> Response:
     """Delete a webhook with its pending deliveries and log."""
     session = poster(request, csrf, admin=True)
@@ -472,7 +473,7 @@ def delete_webhook(
 
 @router.get("/settings/webhooks/{webhook_id}", response_class=HTMLResponse)
 def delivery_log(
-    request: Request, webhook_id: int, status: str = "", before: int | None = None
+    request: Request, webhook_id: Integer, status: str = "", before: Integer | None = None
 ) -> Response:
     """A webhook's deliveries, newest first, a page at a time."""
     session = viewer(request, admin=True)
