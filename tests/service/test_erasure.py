@@ -119,6 +119,9 @@ def test_erasure_removes_everything_the_export_lists(
     with dashboard_leads._PLOTS_LOCK:
         assert [k for k in dashboard_leads._PLOTS if k[0] == LEAD]
 
+    # why a lead could not be scored is kept in memory too (GET /v1/status)
+    service.scorer.unscored[LEAD] = f"field 'seats' of {EMAIL}: not a number"
+
     r = running.admin.get(f"/v1/leads/{LEAD}/export")
     assert r.status_code == 200, r.text
     data = r.json()["data"]
@@ -156,6 +159,7 @@ def test_erasure_removes_everything_the_export_lists(
     assert "bob" in {c.lead_id for c in run.result.changed}
     with dashboard_leads._PLOTS_LOCK:
         assert not [k for k in dashboard_leads._PLOTS if k[0] in (LEAD, ANON)]
+    assert LEAD not in service.scorer.unscored
     assert running.admin.get("/v1/leads/bob").status_code == 200
 
     if service.store.is_sqlite:

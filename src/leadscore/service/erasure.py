@@ -59,6 +59,7 @@ def erase_lead(service: Service, lead_id: str) -> dict[str, int] | None:
             peers.extend(left)
     erased = set(ids)
     service.previews.forget(erased)
+    service.scorer.forget(erased)
     for forget in FORGET:
         forget(erased)
     if not service.store.scrub():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -244,6 +244,12 @@ class Scorer:
                 self.unscored[lead_id] = reason
             while len(self.unscored) > UNSCORED_KEPT:  # the oldest reasons go first
                 del self.unscored[next(iter(self.unscored))]
+
+    def forget(self, lead_ids: Collection[str]) -> None:
+        """Drop what is kept in memory about these leads (they were erased)."""
+        with self._unscored_lock:
+            for lead_id in lead_ids:
+                self.unscored.pop(lead_id, None)
 
     # -- writing ----------------------------------------------------------------------------------
 
