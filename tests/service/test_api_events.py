@@ -44,7 +44,7 @@ def stored_total(running: Running, lead_id: str) -> float | None:
 def test_a_single_event_is_scored_before_the_response(running: Running) -> None:
     running.publish(STARTER)
     assert running.admin.put("/v1/leads/L1", json=CEO).status_code == 200
-    r = running.tracking.post("/v1/events", json=event(1, url="/pricing"))
+    r = running.admin.post("/v1/events", json=event(1, url="/pricing"))
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["accepted"] == ["L1-e1"] and body["duplicates"] == [] and body["rejected"] == []
@@ -57,8 +57,8 @@ def test_a_single_event_is_scored_before_the_response(running: Running) -> None:
 def test_a_duplicate_event_counts_once(running: Running) -> None:
     running.publish(STARTER)
     running.admin.put("/v1/leads/L1", json=CEO)
-    first = running.tracking.post("/v1/events", json=event(1, kind="demo_request")).json()
-    again = running.tracking.post("/v1/events", json=event(1, kind="demo_request")).json()
+    first = running.admin.post("/v1/events", json=event(1, kind="demo_request")).json()
+    again = running.admin.post("/v1/events", json=event(1, kind="demo_request")).json()
     assert first["accepted"] == ["L1-e1"]
     assert again["accepted"] == [] and again["duplicates"] == ["L1-e1"]
     assert again["score"]["total"] == first["score"]["total"]
@@ -116,7 +116,7 @@ def test_an_event_from_the_future_counts_once_its_time_has_come(running: Running
     running.publish(STARTER)
     running.admin.put("/v1/leads/L1", json=CEO)
     future = event(1, kind="demo_request", ts=T0 + timedelta(hours=2))
-    before = running.tracking.post("/v1/events", json=future).json()["score"]["total"]
+    before = running.admin.post("/v1/events", json=future).json()["score"]["total"]
     assert before == expected([CEO], [], T0)["L1"]
     running.clock.advance(hours=3)
     r = running.admin.post("/v1/rescore")
@@ -150,7 +150,7 @@ def test_the_answer_carries_the_account_roll_up(running: Running) -> None:
     running.admin.put(
         "/v1/leads/L2", json={"lead_id": "L2", "job_title": "CTO", "account_id": "A1"}
     )
-    score = running.tracking.post("/v1/events", json=event(1, kind="demo_request")).json()["score"]
+    score = running.admin.post("/v1/events", json=event(1, kind="demo_request")).json()["score"]
     other = running.admin.get("/v1/leads/L2").json()["score"]
     assert score["account_score"] == round(score["total"] + other["total"], 2)
     assert other["account_score"] == score["account_score"]

@@ -369,13 +369,14 @@ def test_bodies_over_the_limit_get_413_and_write_nothing(running: Running) -> No
     limit = running.service.settings.max_request_bytes
     headers = {"content-type": "application/json"}
 
-    empty = json.dumps({"leads": [{"lead_id": "big", "attributes": {"blob": ""}}]})
+    # texts are at most 10,000 characters (service.bodies): the bytes go into many attributes
+    blobs = {f"b{i}": "x" * 9000 for i in range(limit // 9020)}
+    full = json.dumps({"leads": [{"lead_id": "big", "attributes": blobs}]})
 
     def body(size: int) -> bytes:
-        # A valid batch of one lead with a long attribute, exactly `size` bytes long.
-        text = empty.replace('"blob": ""', '"blob": "' + "x" * (size - len(empty)) + '"')
-        assert len(text) == size
-        return text.encode()
+        # A valid batch of one lead with long attributes, padded to exactly `size` bytes.
+        assert len(full) <= size
+        return (full + " " * (size - len(full))).encode()
 
     def chunked(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
         for start in range(0, len(data), size):
@@ -406,7 +407,7 @@ def test_bodies_over_the_limit_get_413_and_write_nothing(running: Running) -> No
     r = running.admin.post("/v1/leads", content=chunked(body(limit)), headers=headers)
     assert r.status_code == 200 and r.json()["created"] == [], r.text
     stored = running.admin.get("/v1/leads/big").json()["lead"]
-    assert stored["attributes"] == {"blob": "x" * (limit - len(empty))}
+    assert stored["attributes"] == blobs
 
 
 # -- transactions ---------------------------------------------------------------------------------

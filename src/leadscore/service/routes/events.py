@@ -37,11 +37,14 @@ def _report(result: ingest.EventsResult) -> dict[str, Any]:
 
 
 @router.post("/events")
-def post_event(event: EventIn, service: ServiceDep, _: Tracking) -> dict[str, Any]:
-    """Take one event; the lead's score is current when this returns (and is included)."""
+def post_event(event: EventIn, service: ServiceDep, key: Tracking) -> dict[str, Any]:
+    """Take one event; the lead's score is current when this returns (and is included for
+    admin keys: a tracking key, held by browsers, reads no score)."""
     result, score = ingest.ingest_one(service, fields_set(event), create_leads=False)
     if result.rejected:
         raise HTTPException(422, result.rejected[0].reason)
+    if not key.allows("admin"):
+        return _report(result)
     return {**_report(result), "score": score}
 
 

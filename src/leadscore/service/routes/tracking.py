@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from leadscore.service import bodies, ingest, scoring, segment
+from leadscore.service import bodies, ingest, permits, scoring, segment
 from leadscore.service.deps import ServiceDep, Tracking
+from leadscore.service.keys import ApiKey
 from leadscore.store import records
 from leadscore.store import tables as t
 
@@ -123,42 +124,53 @@ def process(
     sent_at: object = None,
     context: object = None,
     sync: bool,
+    restricted: bool = True,
 ) -> Report:
-    """Take messages in order: accounts, leads and merges first, then all events in one go."""
+    """Take messages in order: accounts, leads and merges first, then all events in one go.
+
+    With `restricted` (a tracking key without admin scope), messages that would change what
+    such a key may not change are rejected (see `leadscore.service.permits`).
+    """
     received = service.clock()
-    leads: list[dict[str, Any]] = []
-    accounts: list[dict[str, Any]] = []
-    merges: list[tuple[str, str]] = []
-    events: list[tuple[int, dict[str, Any]]] = []
+    taken: list[tuple[int, segment.Mapped]] = []
     rejected: list[ingest.Rejected] = []
+    ids: dict[int, str | None] = {}
     for index, raw in enumerate(messages):
         message = segment.with_batch_context(raw, context)
+        ids[index] = segment.message_id(raw)
         try:
             mapped = segment.map_message(message, received=received, kind=kind, sent_at=sent_at)
         except segment.MappingError as exc:
-            rejected.append(ingest.Rejected(index, str(exc), segment.message_id(raw)))
+            rejected.append(ingest.Rejected(index, str(exc), ids[index]))
             continue
-        leads.extend(mapped.leads)
-        accounts.extend(mapped.accounts)
-        merges.extend(mapped.merges)
-        events.extend((index, row) for row in mapped.events)
-    # An anonymous id merged anywhere in this batch is the user already: its events of this
-    # batch go straight to the user (the stored ones move in `merge_leads`).
-    final = segment.resolve(merges)
-    events = [
-        (i, {**row, "lead_id": final.get(row["lead_id"], row["lead_id"])}) for i, row in events
-    ]
+        taken.append((index, mapped))
     duplicates: list[str] = []
-    if sync and len(events) == 1 and not (accounts or leads or merges):
+    only_events = all(not (m.leads or m.accounts or m.merges) for _, m in taken)
+    events = [(i, row) for i, m in taken for row in m.events]
+    if sync and len(events) == 1 and only_events:
         # One event (/v1/track, /v1/page): stored and scored in one transaction, as
         # POST /v1/events does. Events of users not yet known create bare leads: SDKs
         # send events before identify.
         result, _ = ingest.ingest_one(service, events[0][1], create_leads=True)
         duplicates = result.duplicates
         rejected.extend(result.rejected)
-    elif accounts or leads or merges or events:
+    elif taken:
         # Everything a request carries commits together or not at all.
         with ingest.transaction(service, sync=sync) as tx:
+            if restricted and not only_events:
+                taken, refused = permits.screen(tx.conn, taken)
+                rejected.extend(ingest.Rejected(i, why, ids[i]) for i, why in refused)
+            accounts = [row for _, m in taken for row in m.accounts]
+            leads = [row for _, m in taken for row in m.leads]
+            merges = [pair for _, m in taken for pair in m.merges]
+            # An anonymous id merged anywhere in this batch is the user already: its events of
+            # this batch go straight to the user (the stored ones move in `merge_leads`).
+            final = segment.resolve(merges)
+            events = [
+                (i, {**row, "lead_id": final.get(row["lead_id"], row["lead_id"])})
+                for i, m in taken
+                for row in m.events
+            ]
             if accounts:
                 tx.upsert_accounts(accounts)
             if leads:
@@ -181,6 +193,11 @@ def process(
     }
 
 
+def _restricted(key: ApiKey) -> bool:
+    # Tracking keys are held by browsers: they fill in, never rewrite (service.permits).
+    return not key.allows("admin")
+
+
 def _single(payload: Any) -> Any:
     if not isinstance(payload, dict):
         raise HTTPException(422, "field 'body': a message must be a JSON object")
@@ -192,43 +209,53 @@ def _single(payload: Any) -> Any:
 
 
 @router.post("/identify")
-def identify(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def identify(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Create or update a lead from its traits; with userId and anonymousId, merge the two."""
-    return process(service, [_single(payload)], kind="identify", sync=True)
+    return process(
+        service, [_single(payload)], kind="identify", sync=True, restricted=_restricted(key)
+    )
 
 
 @router.post("/track")
-def track(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def track(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Store one event (`event` in snake_case as its type); the score is current on return."""
-    return process(service, [_single(payload)], kind="track", sync=True)
+    return process(
+        service, [_single(payload)], kind="track", sync=True, restricted=_restricted(key)
+    )
 
 
 @router.post("/page")
-def page(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def page(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Store one `page_view` event; the score is current on return."""
-    return process(service, [_single(payload)], kind="page", sync=True)
+    return process(service, [_single(payload)], kind="page", sync=True, restricted=_restricted(key))
 
 
 @router.post("/screen")
-def screen(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def screen(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Store one `screen_view` event; the score is current on return."""
-    return process(service, [_single(payload)], kind="screen", sync=True)
+    return process(
+        service, [_single(payload)], kind="screen", sync=True, restricted=_restricted(key)
+    )
 
 
 @router.post("/group")
-def group(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def group(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Create or update an account from its traits and make it the lead's account."""
-    return process(service, [_single(payload)], kind="group", sync=True)
+    return process(
+        service, [_single(payload)], kind="group", sync=True, restricted=_restricted(key)
+    )
 
 
 @router.post("/alias")
-def alias(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def alias(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Merge `previousId` into `userId`: its events move to the user."""
-    return process(service, [_single(payload)], kind="alias", sync=True)
+    return process(
+        service, [_single(payload)], kind="alias", sync=True, restricted=_restricted(key)
+    )
 
 
 @router.post("/batch")
-def batch(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
+def batch(key: Tracking, payload: Payload, service: ServiceDep) -> Report:
     """Take many messages in order (what SDKs send); scores follow within a second."""
     if not isinstance(payload, dict):
         raise HTTPException(422, "field 'body': expected a JSON object with a 'batch' list")
@@ -241,5 +268,10 @@ def batch(_: Tracking, payload: Payload, service: ServiceDep) -> Report:
             422, f"field 'batch': {len(items)} messages in one batch; at most {limit}"
         )
     return process(
-        service, items, sent_at=payload.get("sentAt"), context=payload.get("context"), sync=False
+        service,
+        items,
+        sent_at=payload.get("sentAt"),
+        context=payload.get("context"),
+        sync=False,
+        restricted=_restricted(key),
     )
