@@ -92,3 +92,36 @@ def test_a_lead_of_the_wrong_type_stops_nobody(running: Running) -> None:
         assert "could not be scored" in job["error"] and "odd" in job["error"]
         assert {u["lead_id"] for u in status["unscored"]} <= {"odd", "odder"}
     assert status["queued_leads"] == 0 and status["worker_errors"] == 0
+
+
+def test_a_lead_whose_data_cannot_be_scored_keeps_a_readable_card(running: Running) -> None:
+    running.publish(_model(1))
+    _identify(running, "L1", {"seats": 20})
+    assert _total(running, "L1") == 10
+    _identify(running, "L1", {"seats": "many"})  # a trait a tracking key may change
+    r = running.admin.get("/v1/leads/L1/score")
+    assert r.status_code == 200, r.text  # a 500 (StopIteration) while the engine refuses it
+    card = r.json()
+    if "problem" in card:
+        assert card["ledger"] == [] and "TypeError" in card["problem"]
+        assert card["score"]["total"] == 10  # the last score is kept
+    else:
+        assert card["ledger_sum"] == card["score"]["total"]
+
+
+def test_a_publish_job_that_fails_as_a_whole_puts_the_previous_model_back(
+    running: Running,
+) -> None:
+    first = running.publish(_model(1))
+    _identify(running, "L1", {"seats": 20})
+    # a version that cannot be loaded when its job runs (here: one that is not stored)
+    job_id = running.service.jobs.publish(9999)
+    job = _job(running, job_id)
+    assert job["status"] == "failed"
+    assert f"model {first} is published again" in job["error"], job["error"]
+    assert running.admin.get("/v1/status").json()["active_model"] == first
+    jobs = running.admin.get("/v1/jobs").json()["items"]
+    revert = next(j for j in jobs if j["kind"] == "revert")
+    assert revert["status"] == "done" and revert["model_id"] == first
+    score = running.admin.get("/v1/leads/L1").json()["score"]
+    assert score["model_id"] == first and score["total"] == 10

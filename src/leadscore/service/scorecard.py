@@ -25,6 +25,8 @@ class ScoreCard:
     ledger: list[dict[str, Any]]
     ledger_sum: float
     model: dict[str, Any]
+    # why the ledger is empty: the engine cannot score the lead's data as it is now
+    problem: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The card as the REST API returns it."""
@@ -33,6 +35,7 @@ class ScoreCard:
             "ledger": self.ledger,
             "ledger_sum": self.ledger_sum,
             "model": self.model,
+            **({"problem": self.problem} if self.problem is not None else {}),
         }
 
 
@@ -43,7 +46,12 @@ def score_card(conn: Connection, scorer: Scorer, lead_id: str, lang: str) -> Sco
         return None
     active = scorer.registry.load(conn, stored["model_id"])
     computed = scorer.compute(conn, active, [lead_id], stored["as_of"])
-    mine = next(s for s in computed.scores if s.lead_id == lead_id)
+    mine = next((s for s in computed.scores if s.lead_id == lead_id), None)
+    model = {"id": active.model_id, "name": active.name, "version": active.version}
+    if mine is None:
+        why = computed.failed.get(lead_id, "not scored")
+        problem = f"the lead's ledger cannot be computed from its data as it is now: {why}"
+        return ScoreCard(score=stored, ledger=[], ledger_sum=0.0, model=model, problem=problem)
     labels = active.model.rule_labels(lang)
     ledger = []
     for line in mine.ledger:
@@ -54,5 +62,5 @@ def score_card(conn: Connection, scorer: Scorer, lead_id: str, lang: str) -> Sco
         score=stored,
         ledger=ledger,
         ledger_sum=round(sum(line.points for line in mine.ledger), 2),
-        model={"id": active.model_id, "name": active.name, "version": active.version},
+        model=model,
     )
