@@ -3,8 +3,10 @@ connects (after DNS), on real receivers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,12 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from leadscore.dashboard.auth import create_user
 from leadscore.service import urls
 from leadscore.service import webhooks as wh
 from leadscore.service.app import Settings
 from leadscore.store import tables as t
 from leadscore.store.database import Store, open_store
-from servicekit import ManualClock, Receiver, running_service
+from servicekit import ManualClock, Receiver, Running, running_service
 
 T0 = datetime(2025, 3, 1, 12, 0, 0)
 SECRET = "s3cret-for-tests-0123456789"
@@ -336,3 +339,31 @@ def test_httpx_itself_refuses_what_it_cannot_parse() -> None:
         httpx.URL("http://0177.0.0.1/")
     with pytest.raises(urls.UrlRefused, match="absolute http"):
         urls.STRICT.check("http://0177.0.0.1/")
+
+
+def test_the_dashboard_form_refuses_the_same_urls_saying_why(running: Running) -> None:
+    with running.service.store.write() as conn:
+        create_user(conn, "maria", "correct horse battery", admin=True, now=running.clock())
+    with httpx.Client(base_url=running.base_url, timeout=30) as client:
+        form = client.get("/ui/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        data = {"username": "maria", "password": "correct horse battery", "csrf": token.group(1)}
+        assert client.post("/ui/login", data=data).status_code == 303
+        for lang, url, said in [
+            ("en", "http://169.254.169.254/latest", "URL: 169.254.169.254 is a cloud metadata"),
+            ("en", "http://ada:s3cr3t@hooks.example.com/", "URL: must not hold a user name"),
+            ("de", "http://[fd00::1]/", "URL: der Server ruft nur öffentliche Adressen auf"),
+            ("de", "http://ada:s3cr3t@hooks.example.com/", "URL: darf keinen Benutzernamen"),
+        ]:
+            page = client.get("/ui/settings", headers={"accept-language": lang})
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf is not None
+            answer = client.post(
+                "/ui/settings/webhooks",
+                data={"csrf": csrf.group(1), "url": url, "topics": ["sla_met"]},
+                headers={"accept-language": lang},
+            )
+            assert answer.status_code == 422, answer.text
+            assert said in html.unescape(answer.text), (lang, url)
+    assert running.admin.get("/v1/webhooks").json() == []
