@@ -70,3 +70,20 @@ def test_signing_out_everywhere_ends_every_copy(running: Running) -> None:
     finally:
         laptop.close()
         phone.close()
+
+
+def test_signing_in_again_in_a_browser_ends_its_previous_session(running: Running) -> None:
+    base = running.base_url
+    client = _sign_in(base)
+    try:
+        first = client.cookies[SESSION]
+        form = client.get("/ui/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        data = {"username": USER, "password": PASSWORD, "csrf": token.group(1)}
+        assert client.post("/ui/login", data=data).status_code == 303
+        assert client.cookies[SESSION] != first
+        assert not _signed_in(base, first)
+        assert client.get("/ui/queue").status_code == 200
+    finally:
+        client.close()

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadscore.dashboard import auth
 from leadscore.dashboard.web import (
+    SESSION,
     client_of,
     delete_cookie,
     poster,
@@ -76,7 +77,12 @@ def login(
         return _form(request, next, username, {"form": message}, 429)
     with service.store.write() as conn:
         user = auth.authenticate(conn, name, password)
-        cookie = None if user is None else auth.start_session(conn, auth.secret(conn), user, now)
+        cookie = None
+        if user is not None:
+            key = auth.secret(conn)
+            # a browser signing in again (as someone else, say) leaves no session behind
+            auth.end_session(conn, key, request.cookies.get(SESSION))
+            cookie = auth.start_session(conn, key, user, now)
     if cookie is None:
         throttle.failed(name, client, now)
         return _form(request, next, username, {"form": w["bad_login"]}, 401)
