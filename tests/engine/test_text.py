@@ -376,3 +376,12 @@ def _batch_defines(column: str, op: dict[str, Any]) -> bool:
         numeric = set(op) & {"gt", "gte", "lt", "lte", "between"}
         return not numeric and all(isinstance(v, bool) for v in operands if v is not None)
     return not any(isinstance(v, str | bool) for v in operands)
+
+
+def test_a_pattern_re2_refuses_does_not_load() -> None:
+    # Python's `re` takes `a{1001}`; RE2, which every path runs, does not: refused at load,
+    # not when the service first scores a lead
+    with pytest.raises(ValueError, match=r"'a\{1001\}': RE2 refuses it: invalid repetition size"):
+        Leaf.model_validate({"field": "job_title", "regex": "a{1001}"})
+    with pytest.raises(ValueError, match=r"RE2 refuses it"):
+        compile_regex("(a{1000}){1000}")

@@ -60,7 +60,13 @@ def number_of(value: Any) -> float | int | None:
 def compile_regex(pattern: str) -> Any:
     """A model's regular expression compiled with RE2 (linear time) to search folded text."""
     # RE2's default options are DuckDB's: `.` stops at a newline, `^`/`$` at the text's ends
-    return re2.compile(fold_pattern(pattern))
+    options = re2.Options()
+    options.log_errors = False  # the error is raised, not written to stderr
+    try:
+        return re2.compile(fold_pattern(pattern), options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if isinstance(exc.args[0], bytes) else exc.args[0]
+        raise ValueError(f"regular expression {pattern!r}: RE2 refuses it: {reason}") from None
 
 
 def _equals(name: str, values: list[Any]) -> Predicate:

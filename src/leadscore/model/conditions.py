@@ -11,6 +11,7 @@ import re
 import warnings
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from leadscore.model.base import Strict
@@ -173,6 +174,14 @@ class Leaf(Strict):
             raise ValueError(
                 f"regular expression {value!r} uses {what}, which SQL engines (RE2) {how}"
             )
+        options = re2.Options()
+        options.log_errors = False
+        try:
+            # what every path runs (the service too): a pattern it refuses must not load
+            re2.compile(value, options)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if isinstance(exc.args[0], bytes) else exc.args[0]
+            raise ValueError(f"regular expression {value!r}: RE2 refuses it: {reason}") from None
         return value
 
     @field_validator("in_", mode="before")
