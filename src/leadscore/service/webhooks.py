@@ -590,6 +590,10 @@ class Deliverer:
                     skipped = _Outcome(None, note, outcome.at, unreachable=True)
                     self._record([(rest, skipped) for rest in jobs[i + 1 :]])
                     break
+        except Exception:
+            # A worker's error would vanish with its future. What was not recorded stays
+            # claimed until the lease ends, then is sent again.
+            log.exception("webhook delivery failed; the rest of this round retries shortly")
         finally:
             with self._lock:
                 for job in jobs:
