@@ -385,3 +385,23 @@ def test_a_pattern_re2_refuses_does_not_load() -> None:
         Leaf.model_validate({"field": "job_title", "regex": "a{1001}"})
     with pytest.raises(ValueError, match=r"RE2 refuses it"):
         compile_regex("(a{1000}){1000}")
+
+
+def test_once_per_tells_values_of_any_type_apart() -> None:
+    model = parse_model(
+        """
+name: t
+version: "1"
+behaviour:
+  rules: [{name: r, event: view, points: 1, once_per: asset}]
+"""
+    )
+    ts = AS_OF - timedelta(days=1)
+    assets: list[Any] = [["a"], ["a"], {"k": 1}, True, 1, 1.0, "1", None]
+    events = [
+        {"event_id": f"e{i}", "lead_id": "L1", "type": "view", "ts": ts, "asset": a}
+        for i, a in enumerate(assets)
+    ]
+    (result,) = score_many(model, [{"lead_id": "L1"}], events, AS_OF)
+    # ["a"] once, {"k": 1}, true, 1 (and 1.0, the same number), "1", and the empty one
+    assert result.behaviour == 6

@@ -7,6 +7,7 @@ adds them up to exactly the same totals.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ def detail_of(event: Record) -> str | None:
             if value is None:
                 return None
     return value if isinstance(value, str) else str(value)
+
+
+def once_key(value: Any) -> Any:
+    """The value `once_per` tells events apart by (hashable, and true is not 1)."""
+    # a list or mapping comes from JSON properties in the service: told apart by its content
+    if isinstance(value, bool):
+        return ("flag", value)
+    if isinstance(value, list | dict):
+        return ("json", json.dumps(value, sort_keys=True, default=str))
+    return value
 
 
 @dataclass(frozen=True)
@@ -224,7 +235,7 @@ class CompiledModel:
                 seen_values: set[Any] = set()
                 unique_kept = []
                 for ev in kept:
-                    value = ev.get(spec.once_per)
+                    value = once_key(ev.get(spec.once_per))
                     if value not in seen_values:
                         seen_values.add(value)
                         unique_kept.append(ev)
