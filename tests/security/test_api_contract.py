@@ -268,3 +268,38 @@ def test_an_unexpected_error_is_500_in_the_one_shape(tmp_path: Path) -> None:
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"detail": "internal error; the server log has the details"}
+
+
+EDGES = ("9999-12-31T23:59:59", "0001-01-10T00:00:00+01:00")  # beyond the ends with a horizon
+
+
+def test_evaluation_windows_at_the_ends_of_time_are_no_500(
+    running: Running, openapi: dict[str, Any]
+) -> None:
+    """Cut-offs and as-of times near years 1 and 9999, whose windows pass the end of what a
+    datetime holds: an answer or a 422 in the one shape, never a 500."""
+    running.publish((MODELS / "starter.yaml").read_text(encoding="utf-8"))
+    lead = {"lead_id": "E1", "created_at": "2026-01-01T00:00:00Z"}
+    assert running.admin.put("/v1/leads/E1", json=lead).status_code == 200
+    outcome = {"outcome": "won", "ts": "2026-02-01T00:00:00Z"}
+    assert running.admin.post("/v1/leads/E1/outcome", json=outcome).status_code == 201
+    model_id = running.admin.get("/v1/models").json()["active"]
+    validator = _validator(openapi)
+    wrong = []
+    for when in EDGES:
+        for url, params in (
+            ("/v1/evaluate/backtest", {"cutoff": when, "horizon_days": "3650"}),
+            ("/v1/evaluate/capacity", {"per_week": "5", "cutoff": when, "weeks": "520"}),
+            ("/v1/evaluate/channels", {"as_of": when}),
+            ("/v1/evaluate/compare", {"candidate": str(model_id), "cutoff": when}),
+        ):
+            try:
+                r = running.admin.get(url, params=params)
+            except httpx.TransportError as exc:  # the server dropped the connection: a crash
+                wrong.append(f"{url} {params}: {exc!r}")
+                continue
+            if r.status_code >= 500 or (
+                r.status_code >= 400 and list(validator.iter_errors(_json(r)))
+            ):
+                wrong.append(f"{url} {params}: {r.status_code} {r.text[:200]}")
+    assert not wrong, "\n".join(wrong)

@@ -15,6 +15,15 @@ def utc_naive(ts: datetime) -> datetime:
     return ts
 
 
+def shifted(ts: datetime, delta: timedelta) -> datetime:
+    """`ts` moved by `delta`, held at the first or last instant a datetime holds (years 1 to
+    9999): a window reaching past them covers no more data than one ending there."""
+    try:
+        return ts + delta
+    except OverflowError:
+        return datetime.max if delta > timedelta(0) else datetime.min
+
+
 def micros(ts: datetime) -> int:
     """Microseconds since 1970-01-01 (naive UTC)."""
     return (ts - EPOCH) // _ONE_MICRO

@@ -16,7 +16,7 @@ import ibis
 import numpy as np
 
 from leadscore.engine.batch import compile_batch
-from leadscore.engine.timebase import utc_naive
+from leadscore.engine.timebase import shifted, utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate import metrics
 from leadscore.model.scoring import ScoringModel
@@ -95,7 +95,7 @@ def _check_range(data: Dataset, cutoff: datetime, horizon: timedelta) -> None:
             f"({bounds['last'].isoformat()}): nothing after it says who was won; choose an "
             "earlier cut-off"
         )
-    if cutoff + horizon <= bounds["first"]:
+    if shifted(cutoff, horizon) <= bounds["first"]:
         raise DataError(
             f"no outcome falls within {horizon.days} days after the cut-off "
             f"{cutoff.isoformat()} (the first is {bounds['first'].isoformat()}); choose a "
@@ -113,7 +113,7 @@ def labelled(
     scores = compile_batch(model, data, utc_naive(cutoff)).scores
     o = data.outcomes
     decided = o.filter(o.ts <= cutoff).select("lead_id").distinct()
-    after = o.filter((o.ts > cutoff) & (o.ts <= cutoff + horizon))
+    after = o.filter((o.ts > cutoff) & (o.ts <= shifted(cutoff, horizon)))
     won = (
         after.filter(after.outcome == "won")
         .select("lead_id")

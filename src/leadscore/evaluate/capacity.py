@@ -32,7 +32,7 @@ from typing import Any
 import ibis
 
 from leadscore.engine.batch import compile_batch
-from leadscore.engine.timebase import utc_naive
+from leadscore.engine.timebase import shifted, utc_naive
 from leadscore.errors import DataError
 from leadscore.evaluate.backtest import handover_stages
 from leadscore.model.scoring import ScoringModel
@@ -133,7 +133,7 @@ def _outcomes_after(data: Dataset, cutoff: datetime, horizon: timedelta) -> int:
         )
     o = data.outcomes
     after = (o.ts > ibis.literal(cutoff, type="timestamp")) & (
-        o.ts <= ibis.literal(cutoff + horizon, type="timestamp")
+        o.ts <= ibis.literal(shifted(cutoff, horizon), type="timestamp")
     )
     row = o.aggregate(n=o.count(), after=after.sum()).to_pyarrow().to_pylist()[0]
     if not row["n"]:
@@ -174,7 +174,7 @@ def capacity(
     judged on the leads created in the `weeks` weeks before `cutoff` (see the module text)."""
     _check_input(per_week, weeks, horizon)
     cutoff = utc_naive(cutoff)
-    start = cutoff - timedelta(weeks=weeks)
+    start = shifted(cutoff, -timedelta(weeks=weeks))
     judged = _outcomes_after(data, cutoff, horizon) > 0
     inside, dated = _window_counts(data, start, cutoff)
     if inside == 0:
@@ -202,7 +202,7 @@ def capacity(
     o = data.outcomes
     o = o.select(lead_id=o.lead_id.cast("string"), outcome=o.outcome, ts=o.ts)
     cut = ibis.literal(cutoff, type="timestamp")
-    end = ibis.literal(cutoff + horizon, type="timestamp")
+    end = ibis.literal(shifted(cutoff, horizon), type="timestamp")
     decided = o.filter(o.ts <= cut).lead_id
     won = o.filter((o.ts > cut) & (o.ts <= end) & (o.outcome == "won")).lead_id
     t = t.mutate(

@@ -10,7 +10,7 @@ from typing import Any
 import ibis
 
 from leadscore.engine.batch import compile_batch
-from leadscore.engine.timebase import utc_naive
+from leadscore.engine.timebase import shifted, utc_naive
 from leadscore.evaluate.backtest import handover_stages
 from leadscore.evaluate.cases import timelines
 from leadscore.model.scoring import ScoringModel
@@ -61,7 +61,7 @@ def to_won(
         return {"median_days": None, "measured": 0, "never_handed_over": 0}
     o = data.outcomes
     won = (
-        o.filter((o.outcome == "won") & (o.ts > cutoff) & (o.ts <= cutoff + horizon))
+        o.filter((o.outcome == "won") & (o.ts > cutoff) & (o.ts <= shifted(cutoff, horizon)))
         .group_by("lead_id")
         .aggregate(ts=o.ts.min())
         .order_by([ibis.desc("ts"), "lead_id"])
