@@ -32,7 +32,7 @@ from leadscore.engine.batch import compile_batch
 from leadscore.engine.batch_conditions import regex_for
 from leadscore.errors import DataError
 from leadscore.io.backends import close_all, dataset_from
-from leadscore.io.generate import generate, generate_tables
+from leadscore.io.generate import generate_tables
 from leadscore.io.readers import arrow_table
 from leadscore.model import load_model
 from leadscore.schema import Dataset
@@ -155,9 +155,14 @@ def test_word_boundaries_are_spelled_for_postgresql() -> None:
     assert regex_for("duckdb", r"\b") == r"\b"
 
 
-def test_the_cli_scores_in_postgresql_as_on_files(postgres_url: str, tmp_path: Path) -> None:
+def test_the_cli_scores_in_postgresql_as_on_files(
+    postgres_url: str, tables: dict[str, pa.Table], tmp_path: Path
+) -> None:
+    # the very rows of the database, duplicate event ids included, as files
     files = tmp_path / "files"
-    generate(LEADS, seed=SEED, out=files, as_of=AS_OF)
+    files.mkdir()
+    for name, rows in tables.items():
+        pq.write_table(rows, files / f"{name}.parquet")
     model = str(ROOT / "models" / "committee.yaml")
     runner = CliRunner()
     local, remote = tmp_path / "local.csv", tmp_path / "remote.csv"
