@@ -74,7 +74,8 @@ class TimestampError(ValueError):
 
 def parse_timestamp(text: str) -> datetime:
     """Naive UTC from an ISO 8601 text (module docstring); TimestampError when it is none."""
-    found = _COMPILED.fullmatch(text.strip())
+    # spaces only, as the readers trim values (SQL TRIM): a tab or newline is no timestamp
+    found = _COMPILED.fullmatch(text.strip(" "))
     if found is None:
         raise TimestampError(f"cannot parse {_shown(text)} as a timestamp ({EXPECTED})")
     g = dict(zip(GROUPS, found.groups(), strict=True))

@@ -56,9 +56,10 @@ def sql_read(texts: list[str]) -> list[tuple[datetime | None, bool | None]]:
     con.execute("CREATE TABLE t (i INTEGER, x VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(texts)))
     w = timestamp_sql("x")
+    # the readers trim values before they parse them (and Python strips spaces alike)
     found = con.execute(
         f"SELECT CAST(w AS VARCHAR), {timestamp_in_range('w')} FROM "
-        f"(SELECT i, {w} AS w FROM t) ORDER BY i"
+        f"(SELECT i, {w} AS w FROM (SELECT i, NULLIF(TRIM(x), '') AS x FROM t)) ORDER BY i"
     ).fetchall()
     out: list[tuple[datetime | None, bool | None]] = []
     for text, inside in found:
@@ -112,12 +113,15 @@ _time = st.one_of(
         _zone,
     ),
 )
+_around = st.sampled_from(["", " ", "  ", "\t", "\n"])
 _texts = st.builds(
-    lambda y, m, d, time: f"{y}-{m}-{d}{time}",
+    lambda y, m, d, time, before, after: f"{before}{y}-{m}-{d}{time}{after}",
     st.sampled_from(["0000", "0001", "2024", "2025", "9999", "10000", "202"]),
     st.sampled_from(["1", "01", "02", "12", "13", "00"]),
     st.sampled_from(["1", "01", "28", "29", "30", "31", "32"]),
     _time,
+    _around,
+    _around,
 )
 
 
