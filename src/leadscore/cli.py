@@ -1326,6 +1326,7 @@ def serve(
                 err.print(f"notice: {notice}", markup=False, highlight=False, soft_wrap=True)
         elif republish:
             raise _fail("--republish publishes the --model file: give one")
+        service.check_live_model()
         fastapi_app = create_app(settings, service=service)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from exc

@@ -175,3 +175,51 @@ def test_a_fresh_store_gets_one_admin_key_printed_once(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def test_a_published_model_the_loader_now_refuses_stops_serve_with_the_way_out(
+    tmp_path: Path,
+) -> None:
+    db = f"sqlite:///{tmp_path}/old.db"
+    (tmp_path / "counting.yaml").write_text(COUNTING)
+    port = free_port()
+    proc = start(db, port, tmp_path / "serve.log")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(20)
+    # A model an older leadscore accepted and published: `repeatable: false` with
+    # `keep: latest`, which the loader refuses today.
+    from leadscore.store.database import Store
+
+    old = COUNTING.replace('version: "1"', 'version: "0"').replace(
+        "points: 1}", "points: 1, repeatable: false, keep: latest}"
+    )
+    store = Store(db)
+    with store.write() as conn:
+        model_id = conn.exec_driver_sql(
+            "INSERT INTO models (name, version, source, status, uploaded_at) "
+            "VALUES ('counting', '0', ?, 'draft', '2026-01-01 00:00:00') RETURNING id",
+            (old,),
+        ).scalar_one()
+        conn.exec_driver_sql(
+            "UPDATE meta SET value = ? WHERE key = 'active_model'", (str(model_id),)
+        )
+    store.close()
+    served = subprocess.run(
+        [str(LEADSCORE), "serve", "--db", db, "--port", str(port), "--no-bootstrap-key"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 2, served.stderr
+    assert f"the published model {model_id} no longer loads" in served.stderr
+    assert "repeatable" in served.stderr and "--republish" in served.stderr
+    assert "Traceback" not in served.stderr
+    # the way out the message names works: the server starts, with the file's model live
+    proc = start(db, port, tmp_path / "serve.log", "--republish", "--no-bootstrap-key")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(20)
+    store = Store(db)
+    with store.read() as conn:
+        live = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'active_model'")
+        assert int(live.scalar_one()) > model_id
+    store.close()

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from leadscore.errors import LeadscoreError
 from leadscore.service import registry, urls
 from leadscore.service.bodies import BodyGuard
 from leadscore.service.clock import Clock, utc_now
@@ -87,6 +88,21 @@ class Service:
             # a hybrid model's artefact must load before it goes live (the draft rolls back)
             self.scorer.registry.load(conn, model_id)
         return dataclasses.replace(start, job_id=self.jobs.publish(model_id))
+
+    def check_live_model(self) -> None:
+        """Refuse to serve when the published model no longer loads (a stricter loader)."""
+        with self.store.read() as conn:
+            live = registry.active_id(conn)
+            if live is None:
+                return
+            try:
+                self.scorer.registry.load(conn, live)
+            except LeadscoreError as exc:
+                # Serving anyway would fail every score; say which model and how to go on.
+                raise LeadscoreError(
+                    f"the published model {live} no longer loads: {exc}\n"
+                    "fix it and publish it with `leadscore serve --model FILE --republish`"
+                ) from exc
 
     def start(self) -> None:
         """Start the background threads."""
