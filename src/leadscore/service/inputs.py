@@ -48,7 +48,21 @@ def timestamp_text(value: object) -> object:
 
 
 Timestamp = Annotated[datetime, BeforeValidator(timestamp_text), AfterValidator(naive_utc)]
-Id = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(no_nul)]
+
+
+def not_dot_segment(value: str) -> str:
+    """Ids are one URL path segment in links and forms; browsers drop `.` and `..` segments."""
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} cannot be an id: it names no page in a URL")
+    return value
+
+
+Id = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(no_nul),
+    AfterValidator(not_dot_segment),
+]
 Text = Annotated[str, Field(max_length=10_000), AfterValidator(no_nul)]
 # The store's integers are 64-bit: a larger id, count or offset would overflow the database
 # driver (a 500), so every integer the API takes, in bodies, paths and queries, is one of these.
