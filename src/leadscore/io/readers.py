@@ -891,10 +891,12 @@ def load_dataset(
     export file the mapping turns into the canonical tables.
 
     Bad rows are not loaded but reported in `Dataset.rejections` (1-based data rows of the file):
-    values that cannot be converted, missing required values, duplicate lead/account/event ids
-    (the first in file order is kept), events and outcomes of unknown leads, outcomes other than
-    won/lost. At most MAX_REJECTIONS_PER_KIND rows are listed per table and kind of reason; one
-    summary rejection (row None) counts the rest. Raises DataError for unreadable files, missing
+    values that cannot be converted, missing required values, duplicate lead/account ids (the
+    first in file order is kept), duplicate event ids (of the valid copies of known leads, the
+    earliest by ts, lead_id, type, then file order is kept, as the engine counts in a database),
+    events and outcomes of unknown leads, outcomes other than won/lost. At most
+    MAX_REJECTIONS_PER_KIND rows are listed per table and kind of reason; one summary rejection
+    (row None) counts the rest. Raises DataError for unreadable files, missing
     required columns, unsupported or unknown file names.
     """
     if con is None:
