@@ -268,6 +268,11 @@ def test_an_unexpected_error_is_500_in_the_one_shape(tmp_path: Path) -> None:
     assert r.status_code == 500
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"detail": "internal error; the server log has the details"}
+    # answered outside the middleware, yet with the security headers of every answer
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
 
 
 EDGES = ("9999-12-31T23:59:59", "0001-01-10T00:00:00+01:00")  # beyond the ends with a horizon

@@ -261,7 +261,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log (uvicorn logs it again); the client gets the one shape.
     log.error("error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
+    from leadscore.dashboard.security import headers_for
+
+    # Starlette answers this outside every middleware, so the security headers come from here.
+    return JSONResponse(
+        {"detail": "internal error; the server log has the details"},
+        500,
+        headers=dict(headers_for(request.url.path)),
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
