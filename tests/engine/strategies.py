@@ -1,9 +1,11 @@
+# ruff: noqa: RUF001  (the look-alike letters are the point of these strategies)
 """Hypothesis strategies: random scoring models and the small datasets they are scored on.
 
 Models use every feature (all condition operators, caps, windows, decays, frequency, velocity,
 inactivity, floor, stakeholders, priority, tiers, interests, engagement, grades, routing);
 data is a few leads, accounts and events with nulls, duplicate ids, ties in time and events
-at or after as_of. Text is ASCII and without newlines (see the report on regex semantics).
+at or after as_of. Text mixes ASCII with letters that fold specially (dotted and dotless i,
+sigma, sharp s, NFD spellings); it has no newlines (see docs/model.md on regex semantics).
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ AS_OF = datetime(2024, 3, 15, 12, 0, 0)
 MICROS_PER_DAY = 86_400_000_000
 
 EVENT_TYPES = ("view", "click", "download", "form")
-TEXTS = ("a", "A", "ab", "Ab C", "b", "/pricing", "/Pricing/x", "1", "1.0", "2", "true", "")
-CONTAINS = ("a", "B", "pric", "", "1", "x")
-REGEXES = ("a", "^a", "b$", "a|b", "^/pricing", "PRIC", "[ab]c?", "^$", ".", r"1\.0", "^(a|b)+$")
+TEXTS = (
+    *("a", "A", "ab", "Ab C", "b", "/pricing", "/Pricing/x", "1", "1.0", "2", "true", ""),
+    # text that lower() and Python's str.lower() with `re` compared differently
+    *("İstanbul", "ıstanbul", "ISTANBUL", "ΣΟΦΟΣ", "σοφος", "STRASSE", "straße"),
+    *("Mu\u0308ller", "MÜLLER", "ǰ", "J\u030c", "ﬀ"),
+)
+CONTAINS = ("a", "B", "pric", "", "1", "x", "ß", "İ", "Σ", "ü", "ff")
+REGEXES = (
+    *("a", "^a", "b$", "a|b", "^/pricing", "PRIC", "[ab]c?", "^$", ".", r"1\.0", "^(a|b)+$"),
+    *("^istanbul$", "^[iİı]stanbul", "σοφοσ$", "Σ", "stra(ss|ß)e", "ß+", "^m[uü]ller$"),
+    *("[À-Ý]", "^m.ller$", r"\xDF", "^ǰ$", "^[^a-z]"),
+)
 NUMBERS = (0, 1, 2, 2.5, 1.0, -1, 10)
 
 # Field name -> kind, per table (the custom columns `vip` and `n` included).
