@@ -62,7 +62,11 @@ def _url(template: str, name: str, where: str, value: int) -> str:
 
 def test_integers_beyond_64_bits_in_dashboard_urls_are_no_500(running: Running) -> None:
     """Each integer of each dashboard route, too large for the store: an answer, not a crash."""
-    client = httpx.Client(base_url=running.base_url, timeout=30)
+    with httpx.Client(base_url=running.base_url, timeout=30) as client:
+        _probe(running, client)
+
+
+def _probe(running: Running, client: httpx.Client) -> None:
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/login").text)
     assert token is not None
     data = {"username": USER, "password": PASSWORD, "csrf": token.group(1)}

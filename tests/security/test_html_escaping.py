@@ -140,7 +140,14 @@ def _signed_in(running: Running) -> httpx.Client:
 @pytest.fixture(scope="module")
 def pages(hostile: Running) -> dict[str, str]:
     """Every page showing the hostile data, fetched once by a signed-in admin: url -> HTML."""
-    running, client = hostile, _signed_in(hostile)
+    client = _signed_in(hostile)
+    try:
+        return _fetch(hostile, client)
+    finally:
+        client.close()
+
+
+def _fetch(running: Running, client: httpx.Client) -> dict[str, str]:
     with running.service.store.read() as conn:
         model_id = conn.exec_driver_sql("SELECT max(id) FROM models").scalar_one()
     lead, account = quote(LEAD_ID, safe=""), quote(ACCOUNT_ID, safe="")
