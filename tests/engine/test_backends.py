@@ -244,3 +244,146 @@ def test_cli_refuses_files_and_a_backend_together(postgres_url: str, tmp_path: P
         ["score", model, "--data", str(tmp_path), "--backend", postgres_url, "--out", "x.csv"],
     )
     assert done.exit_code != 0 and "not both" in done.output
+
+
+# Ids and types whose byte (code point) order differs from a language's collation: ICU and
+# glibc sort 'a' before 'B', 'é' before 'f' and lower case before upper; bytes do not.
+TIES_MODEL = """
+name: ties
+version: "1"
+fit:
+  rules:
+    - {name: anyone, when: {field: lead_id, exists: true}, points: 1}
+  grades:
+    - {grade: A}
+behaviour:
+  decay: {type: none}
+  rules:
+    - {name: demo, event: demo_request, points: 30}
+    - {name: visit, event: page_view, points: 10, max_count: 1}
+    - {name: webinar, event: webinar_attended, points: 5, max_count: 1, keep: earliest}
+    - {name: download, event: download, points: 3, once_per: asset}
+interests:
+  - {name: x, where: {field: topic, equals: x}}
+  - {name: y, where: {field: topic, equals: y}}
+routing:
+  - {name: all, temperature: cold, stage: nurture, queue: marketing}
+"""
+TIE_AT = datetime(2025, 12, 1, 9, 30)
+
+
+def _tie_tables(like: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    def ev(event_id: str, lead_id: str, type_: str, **more: str) -> dict[str, Any]:
+        return {"event_id": event_id, "lead_id": lead_id, "type": type_, "ts": TIE_AT, **more}
+
+    events = [
+        # one id, two copies at the same instant: the lead id decides (bytes: B, then f)
+        ev("d1", "a", "demo_request"),
+        ev("d1", "B", "demo_request"),
+        ev("d2", "é", "demo_request"),
+        ev("d2", "f", "demo_request"),
+        # the same lead and instant: the type decides (bytes: Demo_request before demo_request)
+        ev("d3", "t", "demo_request"),
+        ev("d3", "t", "Demo_request"),
+        # equal times: the newest by event_id is kept (bytes: e_a after e_B) ...
+        ev("e_B", "v", "page_view", topic="y"),
+        ev("e_a", "v", "page_view", topic="x"),
+        # ... and the earliest with keep: earliest (bytes: w_f before w_é)
+        ev("w_é", "w", "webinar_attended", topic="x"),
+        ev("w_f", "w", "webinar_attended", topic="y"),
+        # once_per keeps the newest of one asset (bytes: z_a after z_Z)
+        ev("z_Z", "o", "download", asset="kit", topic="y"),
+        ev("z_a", "o", "download", asset="kit", topic="x"),
+    ]
+    leads = [{"lead_id": i} for i in ("a", "B", "é", "f", "t", "v", "w", "o")]
+    return {
+        "leads": pa.Table.from_pylist(leads, schema=like["leads"].schema),
+        "accounts": like["accounts"].schema.empty_table(),
+        "events": pa.Table.from_pylist(events, schema=like["events"].schema),
+        "outcomes": like["outcomes"].schema.empty_table(),
+    }
+
+
+@pytest.fixture(scope="module")
+def tie_tables(tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """A few leads and events whose ties only byte order breaks the way Python does."""
+    return _tie_tables(tables)
+
+
+@pytest.fixture(scope="module")
+def collated_postgres_url(postgres_server: str, tie_tables: dict[str, pa.Table]) -> Iterator[str]:
+    """The tie tables in a database whose default collation is ICU's en-US (the test server's
+    is C, which orders by bytes and so could not tell the difference)."""
+    name = f"leadscore_icu_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' "
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+            ).format(sql.Identifier(name))
+        )
+    url = f"{postgres_server}/{name}"
+    with psycopg.connect(url) as conn:
+        # the premise: this database sorts text unlike bytes
+        found = conn.execute("SELECT 'a' < 'B', 'é' < 'f', 'w_é' < 'w_f'").fetchone()
+        assert found == (True, True, True)
+    con = ibis.connect(url.replace("postgresql://", "postgres://"))
+    for table, rows in tie_tables.items():
+        con.create_table(table, rows)
+    con.disconnect()
+    try:
+        yield url
+    finally:
+        close_all()
+        with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _tie_results(dataset: Dataset, tmp_path: Path) -> tuple[list[Any], list[Any]]:
+    path = tmp_path / "ties.yaml"
+    path.write_text(TIES_MODEL)
+    result = compile_batch(load_model(path), dataset, AS_OF)
+    scores = _rows(result.scores.select("lead_id", "total", "primary_interest"), ["lead_id"])
+    ledger = _rows(
+        result.ledger.select("lead_id", "rule", "event_id", "points"),
+        ["lead_id", "rule", "event_id"],
+    )
+    return scores, ledger
+
+
+def test_text_ties_are_broken_by_byte_order_on_duckdb(
+    tie_tables: dict[str, pa.Table], tmp_path: Path
+) -> None:
+    scores, ledger = _tie_results(_duckdb(tie_tables), tmp_path)
+    # lines with an event (the others are fit and the caps' notes)
+    behaviour = {(r["lead_id"], r["rule"], r["event_id"]) for r in ledger if r["event_id"]}
+    assert behaviour == {
+        ("B", "demo", "d1"),
+        ("f", "demo", "d2"),
+        ("v", "visit", "e_a"),
+        ("w", "webinar", "w_f"),
+        ("o", "download", "z_a"),
+    }
+    interests = {r["lead_id"]: r["primary_interest"] for r in scores}
+    assert interests["v"] == "x" and interests["w"] == "y" and interests["o"] == "x"
+
+
+def test_text_ties_are_broken_alike_on_a_collated_postgresql(
+    tie_tables: dict[str, pa.Table], collated_postgres_url: str, tmp_path: Path
+) -> None:
+    expected = _tie_results(_duckdb(tie_tables), tmp_path)
+    assert _tie_results(dataset_from(collated_postgres_url), tmp_path) == expected
+
+
+@pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_text_ties_are_broken_alike_on_local_spark(
+    tie_tables: dict[str, pa.Table], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("spark-ties")
+    for name, rows in tie_tables.items():
+        pq.write_table(rows, folder / f"{name}.parquet")
+    expected = _tie_results(_duckdb(tie_tables), folder)
+    assert _tie_results(dataset_from("local[2]", folder), folder) == expected

@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 
 from leadscore.engine.batch_conditions import condition_expr, f64, folded, lowered_fields
+from leadscore.engine.byte_order import byte_order
 from leadscore.model.conditions import Condition
 from leadscore.model.scoring import (
     BehaviourRule,
@@ -188,7 +189,9 @@ class EventPlan:
             # events as one CTE (a plain Select would be merged into every branch).
             one = t.select(*columns, **values)
             return ibis.union(one, one.filter(ibis.literal(False)), distinct=False)
-        rank = ibis.row_number().over(group_by=t.event_id, order_by=[t.ts, t.lead_id, t.type])
+        # ties by code points, as Python and the file readers break them (byte_order)
+        order = [t.ts, byte_order(t.lead_id), byte_order(t.type)]
+        rank = ibis.row_number().over(group_by=t.event_id, order_by=order)
         ranked = t.mutate(**{FIRST: rank == 0}, **values)
         first = ranked.filter(ranked[FIRST])
         # A Select (not a drop) so that the ranked events are one CTE that the branches share.
@@ -327,7 +330,8 @@ class EventPlan:
         desc = rule.order == "latest"
 
         def order(t: ir.Table) -> list[ir.Value]:
-            return [ibis.desc(t.ts), ibis.desc(t.event_id)] if desc else [t.ts, t.event_id]
+            eid = byte_order(t.event_id)
+            return [ibis.desc(t.ts), ibis.desc(eid)] if desc else [t.ts, eid]
 
         if rule.once_per is not None:
             rank = ibis.row_number().over(group_by=[t.lead_id, t[rule.once_per]], order_by=order(t))
@@ -407,8 +411,8 @@ class EventPlan:
             never = ibis.null("string")
             order = [
                 ibis.ifelse(desc, age, -age),
-                ibis.ifelse(desc, never, t.event_id),
-                ibis.desc(ibis.ifelse(desc, t.event_id, never)),
+                byte_order(ibis.ifelse(desc, never, t.event_id)),
+                ibis.desc(byte_order(ibis.ifelse(desc, t.event_id, never))),
             ]
             rank = ibis.row_number().over(group_by=[t.lead_id, slot], order_by=order)
             limit = ibis.cases(*limits, else_=ibis.null("int64"))
