@@ -82,17 +82,44 @@ _OCTETS = {
     "postgres": _builtin("octet_length", "int64"),
     "pyspark": _builtin("octet_length", "int64"),
 }
-_PG_NFC = _builtin("normalize", "string")  # NFC, PostgreSQL's default form
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _postgres_fold(text: ir.StringValue) -> ir.StringValue:
-    """`folding.fold` in PostgreSQL's SQL: normalize() (NFC) around Python's case folding."""
+# PostgreSQL's planner copies an expression into every query that reads its column; the
+# folding tables are 50 kB of SQL, so they live in one function of the session instead.
+_PG_FOLD = "leadscore_fold_v1"
+_PG_FOLD_CALL = ibis.udf.scalar.builtin(
+    _fold_arrow, name=_PG_FOLD, database="pg_temp", signature=(("string",), "string")
+)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def postgres_fold_function() -> str:
+    """The SQL that defines `folding.fold` as a temporary function of a PostgreSQL session."""
     singles_from, singles_to, multi = casefold_tables()
-    out = _PG_NFC(text)
+    body = "normalize(s)"
     for source, target in multi:
-        out = out.replace(source, target)
-    return _PG_NFC(out.translate(singles_from, singles_to))
+        body = f"replace({body}, {_sql_text(source)}, {_sql_text(target)})"
+    body = f"normalize(translate({body}, {_sql_text(singles_from)}, {_sql_text(singles_to)}))"
+    return (
+        f"CREATE OR REPLACE FUNCTION pg_temp.{_PG_FOLD}(s text) RETURNS text "
+        "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED "
+        f"AS $leadscore$ BEGIN RETURN {body}; END $leadscore$"
+    )
+
+
+def _postgres_fold(text: ir.StringValue) -> ir.StringValue:
+    """`folding.fold` in PostgreSQL: normalize() (NFC) around Python's case folding tables."""
+    con = text._find_backend(use_default=False)
+    raw = con.con
+    with raw.cursor() as cursor:
+        cursor.execute(postgres_fold_function())
+    if not raw.autocommit:
+        raw.commit()  # a later rollback must not take the function with it
+    return _PG_FOLD_CALL(text)
 
 
 def folded(column: ir.Value) -> ir.StringValue:
