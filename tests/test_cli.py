@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -78,12 +79,69 @@ def test_score_rejects_a_bad_as_of_and_missing_data(tmp_path: Path, data: Path) 
         app, ["score", model, "--data", str(data), "--as-of", "soon", "--out", out]
     )
     assert result.exit_code == 2
-    assert "--as-of 'soon'" in result.output
+    assert "--as-of: cannot parse 'soon' as a timestamp" in " ".join(result.output.split())
     empty = tmp_path / "empty"
     empty.mkdir()
     result = runner.invoke(app, ["score", model, "--data", str(empty), "--out", out])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+# The forms files and the API accept (docs/data.md#timestamps), with the instant they mean
+AS_OF_FORMS = [
+    ("2025-05-31 23:30:00 +02:00", datetime(2025, 5, 31, 21, 30)),  # offset after a space
+    ("2025-05-31T23:30:00+02:00:00", datetime(2025, 5, 31, 21, 30)),
+    ("2025-05-31T23:30-0530", datetime(2025, 6, 1, 5, 0)),
+    ("2025-05-31 21:30 UTC", datetime(2025, 5, 31, 21, 30)),
+    ("2025-05-31T21:30:00z", datetime(2025, 5, 31, 21, 30)),
+    ("2025-5-31", datetime(2025, 5, 31)),
+    ("2025-05-31T2:05", datetime(2025, 5, 31, 2, 5)),
+    ("2025-05-31T24:00", datetime(2025, 6, 1)),
+]
+# ... and forms they refuse, some of which Python's fromisoformat reads
+REFUSED_FORMS = [
+    "2025-05-31 23:30 CET",  # a zone name
+    "2025-05-31 23:30 Europe/Berlin",
+    "20250531",
+    "2025-05-31x23:30",
+    "2025-W22-6",
+    "2025-05-31T23",
+    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+]
+
+
+def _said(output: str) -> str:
+    return " ".join(output.split())  # rich wraps long messages
+
+
+@pytest.mark.parametrize(("text", "instant"), AS_OF_FORMS, ids=[t for t, _ in AS_OF_FORMS])
+def test_as_of_reads_every_form_files_accept(data: Path, text: str, instant: datetime) -> None:
+    model = str(MODELS / "starter.yaml")
+    args = ["explain", model, "-d", str(data), "--lead", "L0000001", "--as-of", text, "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["as_of"] == str(instant)
+
+
+@pytest.mark.parametrize("text", REFUSED_FORMS)
+def test_as_of_and_cutoff_refuse_what_files_refuse_naming_the_option(
+    data: Path, tmp_path: Path, text: str
+) -> None:
+    model = str(MODELS / "committee.yaml")
+    base = [model, "--data", str(data)]
+    for args, option in [
+        (["score", *base, "--as-of", text, "--out", str(tmp_path / "s.csv")], "--as-of"),
+        (["explain", *base, "--lead", "L0000001", "--as-of", text], "--as-of"),
+        (["backtest", *base, "--cutoff", text], "--cutoff"),
+        (["compare", model, model, "--data", str(data), "--cutoff", text], "--cutoff"),
+        (["capacity", *base, "--per-week", "5", "--cutoff", text], "--cutoff"),
+    ]:
+        result = runner.invoke(app, args)
+        said = _said(result.output)
+        assert result.exit_code == 2, (args, said)
+        assert f"error: {option}: " in said and repr(text) in said
+        assert "accepted: a date (2026-03-01)" in said and "no zone names such as CET" in said
+        assert "Traceback" not in said
 
 
 def test_explain_prints_the_ledger_in_english_german_and_json(data: Path) -> None:

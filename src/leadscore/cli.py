@@ -111,20 +111,17 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def parse_as_of(text: str | None) -> datetime:
-    """The --as-of instant as naive UTC; now when not given (the CLI reads the clock)."""
+def parse_as_of(text: str | None, option: str = "--as-of") -> datetime:
+    """An instant option (--as-of, --cutoff) as naive UTC, by the one timestamp rule of files
+    and the API (leadscore.timestamps); now when not given (the CLI reads the clock)."""
+    from leadscore.timestamps import ACCEPTED, TimestampError, parse_timestamp
+
     if text is None:
         return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise _fail(
-            f"--as-of {text!r} is not a date/time; expected ISO 8601 like 2026-03-01 or "
-            "2026-03-01T12:00:00+01:00"
-        ) from None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+        return parse_timestamp(text)
+    except TimestampError as exc:
+        raise _fail(f"{option}: {exc}; {ACCEPTED}") from None
 
 
 def _load(model_path: Path) -> ScoringModel:
@@ -557,7 +554,7 @@ def backtest(
     from leadscore.evaluate.backtest import rolling as run_rolling
 
     scoring = _load(model)
-    when = parse_as_of(cutoff)
+    when = parse_as_of(cutoff, "--cutoff")
     window = parse_duration(horizon, "--horizon")
     dataset = _data_or_backend(data, mapping, backend)
     step = parse_duration(every, "--every")
@@ -760,7 +757,7 @@ def compare(
     when = parse_as_of(as_of)
     window = parse_duration(horizon, "--horizon")
     dataset = _load_data(data, mapping)
-    since = parse_as_of(cutoff) if cutoff else None
+    since = parse_as_of(cutoff, "--cutoff") if cutoff else None
     report = _task(
         "comparing",
         lambda: run(current, candidate, dataset, when, cutoff=since, horizon=window),
@@ -967,7 +964,7 @@ def capacity(
     from leadscore.evaluate.capacity import capacity as measure
 
     scoring = _load(model)
-    when = parse_as_of(cutoff)
+    when = parse_as_of(cutoff, "--cutoff")
     window = parse_duration(horizon, "--horizon")
     dataset = _load_data(data, mapping)
     found = _task(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 __all__ = [
+    "ACCEPTED",
     "EXPECTED",
     "GROUPS",
     "MAX",
@@ -35,6 +36,12 @@ __all__ = [
 
 #: What a rejection says was expected.
 EXPECTED: Final = "expected ISO 8601 like 2026-03-01T12:00:00"
+#: The accepted forms in one line, for messages about options and parameters people type.
+ACCEPTED: Final = (
+    "accepted: a date (2026-03-01), optionally a time after T or a space (12:00, 12:00:00.5) "
+    "and a UTC offset, directly or after a space (Z, UTC, GMT, +02, +0200, +02:00, +02:00:00); "
+    "no zone names such as CET"
+)
 
 _DATE: Final = r"([0-9]{4,})-([0-9]{1,2})-([0-9]{1,2})"
 _TIME: Final = r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
