@@ -84,3 +84,51 @@ def test_bad_evaluation_requests_say_what_is_missing(running: Running) -> None:
     r = running.admin.get("/v1/evaluate/compare", params={"candidate": 99})
     assert r.status_code == 404
     assert running.tracking.get("/v1/evaluate/channels").status_code == 403
+
+
+# (typed, meant): the forms files accept, an offset after a space among them
+INSTANTS = [
+    ("2025-10-01 02:00:00 +02:00", "2025-10-01T00:00:00"),
+    ("2025-10-01T05:30+05:30:00", "2025-10-01T00:00:00"),
+    ("2025-10-1 00:00 UTC", "2025-10-01T00:00:00"),
+    ("2025-09-30T24:00", "2025-10-01T00:00:00"),
+]
+# what files refuse: zone names, Unix time (which pydantic reads), other ISO 8601 forms, year 0
+REFUSED = [
+    "2025-10-01 00:00 CET",
+    "2025-10-01 00:00 Europe/Berlin",
+    "1759276800",
+    "20251001",
+    "0001-01-01T00:00:00+01:00",
+]
+
+
+def test_evaluation_instants_follow_the_timestamp_rule_of_files(running: Running) -> None:
+    source = (MODELS / "starter.yaml").read_text()
+    running.publish(source)
+    load_store(running, generate_tables(200, seed=21, as_of=AS_OF))
+    draft = running.admin.post(
+        "/v1/models",
+        content=source.replace('version: "1.0"', 'version: "1.1"'),
+        headers={"content-type": "application/yaml"},
+    ).json()["id"]
+    routes: list[tuple[str, dict[str, Any], str, Any]] = [
+        ("backtest", {}, "cutoff", lambda a: a["cutoff"]),
+        ("capacity", {"per_week": 5}, "cutoff", lambda a: a["cutoff"]),
+        ("channels", {}, "as_of", lambda a: a["as_of"]),
+        ("compare", {"candidate": draft}, "cutoff", lambda a: a["backtest"]["cutoff"]),
+    ]
+    for route, params, name, echoed in routes:
+        # every form on one route (each call evaluates every lead), one on the others
+        for typed, meant in INSTANTS if route == "channels" else INSTANTS[:1]:
+            r = running.admin.get(f"/v1/evaluate/{route}", params={**params, name: typed})
+            assert r.status_code == 200, (route, typed, r.text)
+            assert echoed(r.json()) == meant, (route, typed)
+        for typed in REFUSED:
+            r = running.admin.get(f"/v1/evaluate/{route}", params={**params, name: typed})
+            assert r.status_code == 422, (route, typed, r.text)
+            [problem] = r.json()["errors"]
+            assert problem["in"] == "query" and problem["field"] == name
+            assert repr(typed) in problem["message"]
+            assert "accepted: a date (2026-03-01)" in problem["message"]
+            assert "no zone names such as CET" in problem["message"]

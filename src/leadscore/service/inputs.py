@@ -14,7 +14,7 @@ from pydantic import (
     ValidationError,
 )
 
-from leadscore.timestamps import TimestampError, parse_timestamp
+from leadscore.timestamps import ACCEPTED, TimestampError, parse_timestamp
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -40,7 +40,7 @@ def timestamp_text(value: object) -> object:
         try:
             return parse_timestamp(value)
         except TimestampError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(f"{exc}; {ACCEPTED}") from None
     if not isinstance(value, datetime):
         # pydantic would read a number as Unix time, which no file or mapping accepts
         raise ValueError("expected an ISO 8601 text like 2026-03-01T12:00:00+02:00")

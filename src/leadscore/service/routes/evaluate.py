@@ -6,7 +6,7 @@ the CLI does on files; with many leads these take seconds, like their commands.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -19,7 +19,7 @@ from leadscore.evaluate.compare import compare as run_compare
 from leadscore.model.scoring import ScoringModel
 from leadscore.service.dataset import StoreData, read_store
 from leadscore.service.deps import Admin, ServiceDep
-from leadscore.service.inputs import Integer, naive_utc
+from leadscore.service.inputs import Integer, Timestamp
 
 router = APIRouter(prefix="/v1/evaluate", tags=["evaluate"])
 
@@ -27,6 +27,13 @@ ModelId = Annotated[
     Integer | None, Query(description="A stored model version; default: the published one.")
 ]
 Days = Annotated[float, Query(gt=0, le=3650, description="Horizon in days.")]
+# Instants are read by the one timestamp rule of files and bodies (service.inputs.Timestamp).
+_INSTANT = "as in docs/data.md#timestamps (UTC if no offset)"
+Cutoff = Annotated[Timestamp, Query(description=f"The cut-off, {_INSTANT}.")]
+MaybeCutoff = Annotated[Timestamp | None, Query(description=f"A cut-off, {_INSTANT}.")]
+MaybeAsOf = Annotated[
+    Timestamp | None, Query(description=f"Score as of this instant, {_INSTANT}; default: now.")
+]
 
 
 def _model(service: Any, model_id: int | None) -> ScoringModel:
@@ -58,7 +65,7 @@ def _run(work: Any, read: StoreData) -> dict[str, Any]:
 def backtest(
     service: ServiceDep,
     _: Admin,
-    cutoff: datetime,
+    cutoff: Cutoff,
     horizon_days: Days = 90,
     model_id: ModelId = None,
 ) -> dict[str, Any]:
@@ -66,7 +73,7 @@ def backtest(
     model = _model(service, model_id)
     read = read_store(service.store)
     data = read.dataset
-    when = naive_utc(cutoff)
+    when = cutoff
     return _run(
         lambda: run_backtest(model, data, when, timedelta(days=horizon_days)).as_dict(), read
     )
@@ -76,14 +83,14 @@ def backtest(
 def channels(
     service: ServiceDep,
     _: Admin,
-    as_of: datetime | None = None,
+    as_of: MaybeAsOf = None,
     model_id: ModelId = None,
 ) -> dict[str, Any]:
     """Conversion, hot share and value per source, campaign and content stage."""
     model = _model(service, model_id)
     read = read_store(service.store)
     data = read.dataset
-    when = naive_utc(as_of) if as_of is not None else service.clock()
+    when = as_of if as_of is not None else service.clock()
     return _run(lambda: run_channels(model, data, when).as_dict(), read)
 
 
@@ -92,7 +99,7 @@ def capacity(
     service: ServiceDep,
     _: Admin,
     per_week: Annotated[float, Query(gt=0, description="Leads sales can take a week.")],
-    cutoff: datetime | None = None,
+    cutoff: MaybeCutoff = None,
     weeks: Annotated[int, Query(ge=1, le=520)] = 12,
     horizon_days: Days = 90,
     model_id: ModelId = None,
@@ -101,7 +108,7 @@ def capacity(
     model = _model(service, model_id)
     read = read_store(service.store)
     data = read.dataset
-    when = naive_utc(cutoff) if cutoff is not None else service.clock()
+    when = cutoff if cutoff is not None else service.clock()
     window = timedelta(days=horizon_days)
     return _run(
         lambda: run_capacity(model, data, when, per_week, horizon=window, weeks=weeks).as_dict(),
@@ -115,7 +122,7 @@ def compare(
     _: Admin,
     candidate: Annotated[Integer, Query(description="The model version to compare with.")],
     model_id: ModelId = None,
-    cutoff: datetime | None = None,
+    cutoff: MaybeCutoff = None,
     horizon_days: Days = 90,
 ) -> dict[str, Any]:
     """The current model and a candidate side by side (with a cut-off: both backtested)."""
@@ -130,7 +137,7 @@ def compare(
             other,
             data,
             when,
-            cutoff=naive_utc(cutoff) if cutoff is not None else None,
+            cutoff=cutoff,
             horizon=timedelta(days=horizon_days),
         ),
         read,
