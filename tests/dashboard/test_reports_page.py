@@ -166,7 +166,8 @@ def test_bad_input_gets_field_messages_and_runs_nothing(running: Running, page: 
     expect(cutoff).to_have_attribute("aria-invalid", "true")
     expect(cutoff).to_have_attribute("aria-describedby", "backtest-cutoff-error")
     expect(page.locator("#backtest-cutoff-error")).to_have_text(
-        "Cut-off (UTC): enter a date like 2025-10-01 (or 2025-10-01 14:30)"
+        "Cut-off (UTC): enter a date like 2025-10-01 or a date and time like 2025-10-01 14:30, "
+        "optionally with a UTC offset (Z, +02:00); not a zone name such as CET"
     )
     expect(page.locator("#backtest-horizon_days")).to_have_value("0")
     expect(page.locator("#backtest-horizon_days-error")).to_have_text(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Request
@@ -21,6 +21,7 @@ from leadscore.dashboard.web import poster, render, service_of, viewer, words_of
 from leadscore.service import reports as runs
 from leadscore.service.inputs import Integer
 from leadscore.service.reports import KINDS, outcome_span
+from leadscore.timestamps import TimestampError, parse_timestamp
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -64,7 +65,8 @@ WORDS: Final = {
         "field_lost": "Lost leads",
         "field_recent": "Recent open leads",
         "hint_date": "YYYY-MM-DD or YYYY-MM-DD HH:MM",
-        "bad_date": "enter a date like 2025-10-01 (or 2025-10-01 14:30)",
+        "bad_date": "enter a date like 2025-10-01 or a date and time like 2025-10-01 14:30, "
+        "optionally with a UTC offset (Z, +02:00); not a zone name such as CET",
         "bad_whole": "enter a whole number from {low} to {high}",
         "bad_number": "enter a number greater than 0 and at most {high}",
         "runs": "Runs",
@@ -129,7 +131,8 @@ WORDS: Final = {
         "field_lost": "Verlorene Leads",
         "field_recent": "Neue offene Leads",
         "hint_date": "JJJJ-MM-TT oder JJJJ-MM-TT HH:MM",
-        "bad_date": "ein Datum wie 2025-10-01 (oder 2025-10-01 14:30) eingeben",
+        "bad_date": "ein Datum wie 2025-10-01 oder Datum und Uhrzeit wie 2025-10-01 14:30 "
+        "eingeben, wahlweise mit UTC-Versatz (Z, +02:00); keinen Zonennamen wie CET",
         "bad_whole": "eine ganze Zahl von {low} bis {high} eingeben",
         "bad_number": "eine Zahl größer als 0 und höchstens {high} eingeben",
         "runs": "Läufe",
@@ -197,14 +200,12 @@ FORMS: Final[dict[str, tuple[str, ...]]] = {
 
 
 def parse_when(text: str) -> datetime | None:
-    """A date or date and time as typed (ISO 8601, space or T), as naive UTC; None if not."""
+    """A date or date and time as typed, as naive UTC by the one timestamp rule of files, the
+    API and the CLI (leadscore.timestamps); None if it is none."""
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return parse_timestamp(text)
+    except TimestampError:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
 
 
 def _grouped(number: float, w: Mapping[str, str]) -> str:
