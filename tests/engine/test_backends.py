@@ -13,7 +13,7 @@ import socket
 import uuid
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from leadscore.cli import app
 from leadscore.engine.batch import compile_batch
 from leadscore.engine.batch_conditions import regex_for
 from leadscore.errors import DataError
+from leadscore.evaluate.handover import to_won
 from leadscore.io.backends import close_all, dataset_from
 from leadscore.io.generate import generate_tables
 from leadscore.io.readers import arrow_table
@@ -267,9 +268,11 @@ interests:
   - {name: x, where: {field: topic, equals: x}}
   - {name: y, where: {field: topic, equals: y}}
 routing:
+  - {name: sql, when: {min_total: 30}, temperature: hot, stage: SQL, queue: sales, sla_hours: 24}
   - {name: all, temperature: cold, stage: nurture, queue: marketing}
 """
 TIE_AT = datetime(2025, 12, 1, 9, 30)
+WON_AT = datetime(2025, 12, 20)
 
 
 def _tie_tables(like: dict[str, pa.Table]) -> dict[str, pa.Table]:
@@ -294,13 +297,16 @@ def _tie_tables(like: dict[str, pa.Table]) -> dict[str, pa.Table]:
         # once_per keeps the newest of one asset (bytes: z_a after z_Z)
         ev("z_Z", "o", "download", asset="kit", topic="y"),
         ev("z_a", "o", "download", asset="kit", topic="x"),
+        # H is handed over to sales, h is not; both are won at one instant
+        ev("h1", "H", "demo_request"),
     ]
-    leads = [{"lead_id": i} for i in ("a", "B", "é", "f", "t", "v", "w", "o")]
+    leads = [{"lead_id": i} for i in ("a", "B", "é", "f", "t", "v", "w", "o", "h", "H")]
+    won = [{"lead_id": i, "outcome": "won", "ts": WON_AT} for i in ("h", "H")]
     return {
         "leads": pa.Table.from_pylist(leads, schema=like["leads"].schema),
         "accounts": like["accounts"].schema.empty_table(),
         "events": pa.Table.from_pylist(events, schema=like["events"].schema),
-        "outcomes": like["outcomes"].schema.empty_table(),
+        "outcomes": pa.Table.from_pylist(won, schema=like["outcomes"].schema),
     }
 
 
@@ -365,6 +371,7 @@ def test_text_ties_are_broken_by_byte_order_on_duckdb(
         ("v", "visit", "e_a"),
         ("w", "webinar", "w_f"),
         ("o", "download", "z_a"),
+        ("H", "demo", "h1"),
     }
     interests = {r["lead_id"]: r["primary_interest"] for r in scores}
     assert interests["v"] == "x" and interests["w"] == "y" and interests["o"] == "x"
@@ -375,6 +382,19 @@ def test_text_ties_are_broken_alike_on_a_collated_postgresql(
 ) -> None:
     expected = _tie_results(_duckdb(tie_tables), tmp_path)
     assert _tie_results(dataset_from(collated_postgres_url), tmp_path) == expected
+
+
+def test_backtest_picks_leads_won_at_one_instant_alike_on_a_collated_postgresql(
+    tie_tables: dict[str, pa.Table], collated_postgres_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "ties.yaml"
+    path.write_text(TIES_MODEL)
+    model = load_model(path)
+    cutoff, horizon = datetime(2025, 12, 10), timedelta(days=30)
+    # of h and H, won at one instant, the one first by code points: H, who was handed over
+    expected = {"median_days": pytest.approx(18.6, abs=0.1), "measured": 1, "never_handed_over": 0}
+    for dataset in (_duckdb(tie_tables), dataset_from(collated_postgres_url)):
+        assert to_won(model, dataset, cutoff, horizon, limit=1) == expected
 
 
 @pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning")

@@ -10,6 +10,7 @@ from typing import Any
 import ibis
 
 from leadscore.engine.batch import compile_batch
+from leadscore.engine.byte_order import byte_order
 from leadscore.engine.timebase import shifted, utc_naive
 from leadscore.evaluate.backtest import handover_stages
 from leadscore.evaluate.cases import timelines
@@ -60,11 +61,14 @@ def to_won(
     if data.outcomes is None or not stages:
         return {"median_days": None, "measured": 0, "never_handed_over": 0}
     o = data.outcomes
-    won = (
+    firsts = (
         o.filter((o.outcome == "won") & (o.ts > cutoff) & (o.ts <= shifted(cutoff, horizon)))
         .group_by("lead_id")
         .aggregate(ts=o.ts.min())
-        .order_by([ibis.desc("ts"), "lead_id"])
+    )
+    won = (
+        # leads won at one instant are picked by code points on every backend (byte_order)
+        firsts.order_by([ibis.desc("ts"), byte_order(firsts.lead_id)])
         .limit(limit)
         .to_pyarrow()
         .to_pylist()
