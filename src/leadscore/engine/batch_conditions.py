@@ -85,8 +85,10 @@ _OCTETS = {
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-# PostgreSQL's planner copies an expression into every query that reads its column; the
-# folding tables are 50 kB of SQL, so they live in one function of the session instead.
+# PostgreSQL's planner copies an expression into every query that reads its column (and runs
+# an immutable function at plan time); the folding tables are 50 kB of SQL, so they live in
+# one function of the session, volatile so that the subquery computing a folded column is
+# kept (fit-engagement on 600 leads: 25 s immutable, 2.6 s volatile, 5 s with plain lower()).
 _PG_FOLD = "leadscore_fold_v1"
 _PG_FOLD_CALL = ibis.udf.scalar.builtin(
     _fold_arrow, name=_PG_FOLD, database="pg_temp", signature=(("string",), "string")
@@ -106,7 +108,7 @@ def postgres_fold_function() -> str:
     body = f"normalize(translate({body}, {_sql_text(singles_from)}, {_sql_text(singles_to)}))"
     return (
         f"CREATE OR REPLACE FUNCTION pg_temp.{_PG_FOLD}(s text) RETURNS text "
-        "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL RESTRICTED "
+        "LANGUAGE plpgsql VOLATILE STRICT PARALLEL RESTRICTED "
         f"AS $leadscore$ BEGIN RETURN {body}; END $leadscore$"
     )
 
