@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,8 @@ from typing import Any
 
 import httpx
 
-LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
+from serveproc import LEADSCORE, free_port, serve_process
+
 LEADS = 3000
 
 FIRST = """
@@ -30,32 +29,10 @@ behaviour:
 SECOND = FIRST.replace('version: "1"', 'version: "2"').replace("points: 1", "points: 3")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(db: str, port: int, model: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                *(LEADSCORE, "serve", "--db", db, "--port", str(port), "--model", str(model)),
-                *("--rescore-every", "0", "--no-bootstrap-key"),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            return proc
-        except httpx.TransportError:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("leadscore serve did not start: " + log.read_text())
+    return serve_process(
+        port, log, "--db", db, "--model", str(model), "--rescore-every", "0", "--no-bootstrap-key"
+    )
 
 
 def all_leads(client: httpx.Client) -> list[dict[str, Any]]:

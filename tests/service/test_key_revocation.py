@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
-LEADSCORE = Path(sys.executable).with_name("leadscore")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from serveproc import LEADSCORE, free_port, serve_process
 
 
 def _cli(*args: str) -> str:
@@ -28,33 +19,14 @@ def _cli(*args: str) -> str:
     return done.stdout.strip()
 
 
-def _serve(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [str(LEADSCORE), "serve", "--db", db, "--port", str(port), "--no-bootstrap-key"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except httpx.TransportError:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("leadscore serve did not start: " + log.read_text())
-
-
 def test_keys_revoke_on_the_command_line_takes_effect_at_once(
     database_url: str, tmp_path: Path
 ) -> None:
     ops = _cli("keys", "create", "ops", "--scope", "admin", "--db", database_url)
     leaver = _cli("keys", "create", "leaver", "--scope", "admin", "--db", database_url)
     tracker = _cli("keys", "create", "site", "--scope", "tracking", "--db", database_url)
-    port = _free_port()
-    proc = _serve(database_url, port, tmp_path / "serve.log")
+    port = free_port()
+    proc = serve_process(port, tmp_path / "serve.log", "--db", database_url, "--no-bootstrap-key")
     base = f"http://127.0.0.1:{port}"
 
     def client(token: str) -> httpx.Client:

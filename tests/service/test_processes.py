@@ -4,18 +4,15 @@ and `leadscore users` / `leadscore keys` run beside a busy server with nothing l
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-LEADSCORE = str(Path(sys.executable).with_name("leadscore"))
+from serveproc import LEADSCORE, free_port, serve_process
 
 COUNTING = """
 name: counting
@@ -28,12 +25,6 @@ behaviour:
 OTHER = COUNTING.replace('version: "1"', 'version: "2"')
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [LEADSCORE, *args], input=stdin, capture_output=True, text=True, timeout=120
@@ -41,25 +32,12 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 
 
 def start(db: str, port: int, model: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                *(LEADSCORE, "serve", "--db", db, "--port", str(port), "--model", str(model)),
-                *("--rescore-every", "0", "--no-bootstrap-key", *extra),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            return proc
-        except httpx.TransportError:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("leadscore serve did not start: " + log.read_text())
+    return serve_process(
+        port,
+        log,
+        *("--db", db, "--model", str(model), "--rescore-every", "0", "--no-bootstrap-key"),
+        *extra,
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
