@@ -100,6 +100,8 @@ class Dataset:
     """The canonical tables as Ibis tables on one backend (DuckDB by default).
 
     `rejections` lists every input row that was not accepted; nothing is dropped silently.
+    `notes` lists rows that were accepted with a remark, e.g. a deal whose account a mapping's
+    left join did not find (the deal is kept without the account's columns).
     `validated` says the events were checked on the way in (leadscore's readers and generator
     guarantee it): event ids are unique and every event's lead is in `leads`, so the engine
     need not check again. Leave it False for tables from anywhere else.
@@ -111,3 +113,4 @@ class Dataset:
     outcomes: ibis.Table | None = None
     rejections: tuple[Rejection, ...] = ()
     validated: bool = False
+    notes: tuple[Rejection, ...] = ()

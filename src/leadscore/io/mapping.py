@@ -1,19 +1,23 @@
-"""Column-mapping files: turn one CRM / marketing-automation export into the canonical tables.
+"""Column-mapping files: turn a CRM / marketing-automation export into the canonical tables.
 
 A mapping is a YAML file (see docs/data.md) read into the pydantic model `Mapping`. It names,
 for each canonical table, where every column comes from: a source column (optionally with a
 value map and a timestamp format) or a constant. One wide export (one row per lead) can yield
 leads, accounts, events (one event per row and rule, e.g. from an aggregate counter) and outcomes.
+An export of several files (`files:`) is joined by key (`joins:`, many-to-one only), and each
+table may take its rows from a different file (`tables:`).
 The rows then go through the same validation as `load_dataset`, so bad rows are rejections
 that name the export file and its data row.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -25,12 +29,14 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from leadscore.io.errors import DataError, MappingError
 from leadscore.io.readers import (
+    MAX_REJECTIONS_PER_KIND,
     Relation,
     duckdb_connection,
     load_relations,
@@ -39,12 +45,14 @@ from leadscore.io.readers import (
     source_sql,
     split_suffix,
 )
-from leadscore.schema import TABLES, ColumnType, Dataset
+from leadscore.schema import TABLES, ColumnType, Dataset, Rejection
 
 __all__ = [
     "ColumnSpec",
     "EventRule",
     "EventsSpec",
+    "FileSpec",
+    "JoinSpec",
     "Mapping",
     "SourceSpec",
     "apply_mapping",
@@ -132,6 +140,75 @@ class SourceSpec(BaseModel):
     null_values: list[str] = Field(default_factory=list)
 
 
+class FileSpec(BaseModel):
+    """One file of a multi-file export: its name or glob (relative to the data folder) and how
+    to read it; options not given are the `source` section's. A plain string is short for
+    `{path: <string>}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    null_values: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+
+Normalise = Literal["spaces", "case", "punctuation"]
+
+
+class JoinSpec(BaseModel):
+    """Join `file` onto `to` (the first file by default) by key: each row of `to` finds at most
+    one row of `file`. `on` pairs a column of `to` with one of `file` (a plain name: the same on
+    both sides; a list: several such columns). `normalise` compares keys without whitespace
+    (`spaces`), case (`case`) or punctuation (`punctuation`); `values` maps key text of `to` to
+    key text of `file` first ("GTX Pro": "GTXPro"). A `left` join keeps a row without a match
+    (and notes it), an `inner` join rejects it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    to: str | None = None
+    on: dict[str, str]
+    kind: Literal["left", "inner"] = "left"
+    normalise: list[Normalise] = Field(default_factory=list)
+    values: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _on(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {data: data}
+        if isinstance(data, list) and all(isinstance(c, str) for c in data):
+            return {c: c for c in data}
+        return data
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _value_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {_key_text(k): _key_text(v) for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> JoinSpec:
+        if not self.on:
+            raise ValueError("`on` names no key column")
+        if self.values and len(self.on) != 1:
+            raise ValueError("`values` applies to a join on one key column")
+        return self
+
+
+_FILE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+TableName = Literal["leads", "accounts", "events", "outcomes"]
+
+
 class EventRule(BaseModel):
     """One event per source row: `name` plus event columns (type and ts are required).
 
@@ -194,7 +271,8 @@ def _check_columns(table: str, columns: dict[str, ColumnSpec]) -> None:
 
 
 class Mapping(BaseModel):
-    """A column-mapping file: how one export file becomes leads, accounts, events, outcomes."""
+    """A column-mapping file: how an export (one file, or several joined) becomes leads,
+    accounts, events, outcomes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -202,6 +280,9 @@ class Mapping(BaseModel):
     name: str | None = None
     description: str | None = None
     source: SourceSpec = Field(default_factory=SourceSpec)
+    files: dict[str, FileSpec] | None = None
+    joins: list[JoinSpec] = Field(default_factory=list)
+    tables: dict[TableName, str] = Field(default_factory=dict)
     leads: dict[str, ColumnSpec]
     accounts: dict[str, ColumnSpec] | None = None
     events: EventsSpec | None = None
@@ -209,6 +290,61 @@ class Mapping(BaseModel):
 
     _path: Path | None = PrivateAttr(default=None)
     _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: dict[str, FileSpec] | None) -> dict[str, FileSpec] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("`files` names no file")
+            for name in value:
+                if not _FILE_NAME.fullmatch(name):
+                    raise ValueError(
+                        f"file name {name!r}: use letters, digits, _ and - (no dots: "
+                        "columns of a file are written <file>.<column>)"
+                    )
+        return value
+
+    @field_validator("joins")
+    @classmethod
+    def _joins(cls, value: list[JoinSpec], info: ValidationInfo) -> list[JoinSpec]:
+        files = info.data.get("files")
+        if value and files is None:
+            raise ValueError("`joins` needs `files`, the files to join")
+        if not value or files is None:
+            return value
+        first = next(iter(files))
+        joined: set[str] = set()
+        for i, join in enumerate(value):
+            at = f"join {i + 1} (file {join.file})"
+            if join.file not in files:
+                raise ValueError(f"{at}: {join.file!r} is not one of the files: {', '.join(files)}")
+            to = join.to or first
+            if to not in files:
+                raise ValueError(f"{at}: `to` {to!r} is not one of the files: {', '.join(files)}")
+            if join.file == first or join.file in joined:
+                raise ValueError(
+                    f"{at}: {join.file!r} is already read (the first file, or joined before); "
+                    "to join a file twice, list it twice in `files` under two names"
+                )
+            if to != first and to not in joined:
+                raise ValueError(
+                    f"{at}: `to` {to!r} must be the first file ({first}) or a file joined "
+                    "by an earlier join"
+                )
+            joined.add(join.file)
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        files = info.data.get("files")
+        if value and files is None:
+            raise ValueError("`tables` needs `files`, the files tables are read from")
+        for table, name in value.items():
+            if files is not None and name not in files:
+                raise ValueError(f"{table}: {name!r} is not one of the files: {', '.join(files)}")
+        return value
 
     @field_validator("leads")
     @classmethod
@@ -236,6 +372,46 @@ class Mapping(BaseModel):
                     raise ValueError(f"outcomes needs `{needed}`")
             _check_columns("outcomes", value)
         return value
+
+    @model_validator(mode="after")
+    def _own_lead_ids(self) -> Mapping:
+        leads_file = self.file_of("leads")
+        for table in ("events", "outcomes"):
+            section = getattr(self, table)
+            if section is None or self.file_of(table) == leads_file:
+                continue
+            if table == "outcomes":
+                missing = "lead_id" not in section
+            else:
+                missing = "lead_id" not in section.defaults and any(
+                    "lead_id" not in r.columns for r in section.rules
+                )
+            if missing:
+                raise ValueError(
+                    f"{table} are read from file {self.file_of(table)!r}, leads from "
+                    f"{leads_file!r}: give {table} its own `lead_id`"
+                )
+        return self
+
+    def file_of(self, table: str) -> str | None:
+        """The file a table's rows come from: `tables`, else the first file (None: one file)."""
+        if self.files is None:
+            return None
+        for name, file in self.tables.items():
+            if name == table:
+                return file
+        return next(iter(self.files))
+
+    def joins_into(self, base: str) -> list[tuple[int, JoinSpec]]:
+        """The joins (index, spec) that apply to rows of file `base`: its subtree, in order."""
+        reached = {base}
+        first = next(iter(self.files)) if self.files else base
+        found: list[tuple[int, JoinSpec]] = []
+        for i, join in enumerate(self.joins):
+            if (join.to or first) in reached:
+                reached.add(join.file)
+                found.append((i, join))
+        return found
 
     def where(self, *loc: str | int) -> str:
         """Name the file and line of a field, e.g. 'x.yaml, line 12, leads.country'."""
@@ -386,14 +562,29 @@ def _literal(value: Scalar) -> str:
     return quote_literal(str(value))
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A column a mapping may name: the column of the table the SQL reads, and its nulls."""
+
+    ident: str
+    nulls: tuple[str, ...]
+    origin: str | None = None  # SQL naming file and row of a joined file's value, for reasons
+
+
 class _Builder:
     """Turns column specs into SQL text expressions over the materialized source table."""
 
-    def __init__(self, mapping: Mapping, columns: dict[str, str], label: str) -> None:
+    def __init__(
+        self,
+        mapping: Mapping,
+        columns: dict[str, _Source],
+        label: str,
+        ambiguous: frozenset[str] = frozenset(),
+    ) -> None:
         self.mapping = mapping
         self.columns = columns
         self.label = label
-        self.nulls = mapping.source.null_values
+        self.ambiguous = ambiguous
 
     def expr(self, spec: ColumnSpec, loc: tuple[str | int, ...]) -> str:
         if "const" in spec.model_fields_set:
@@ -402,18 +593,23 @@ class _Builder:
             return f"({quote_literal(spec.row)} || CAST(__ls_row AS VARCHAR))"
         assert spec.from_ is not None
         name = spec.from_
-        if name not in self.columns:
+        if name in self.ambiguous:
+            raise MappingError(
+                f"{self.mapping.where(*loc)}: {name!r} is both a column of {self.label} and "
+                "<file>.<column> of a joined file; write the base file's name before it"
+            )
+        source = self.columns.get(name)
+        if source is None:
             near = [c for c in self.columns if c.strip().lower() == name.strip().lower()]
+            near += [c for c in self.columns if c.split(".", 1)[-1] == name and c not in near]
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             shown = ", ".join(repr(c) for c in self.columns)
             raise MappingError(
                 f"{self.mapping.where(*loc)}: source column {name!r} not found in "
                 f"{self.label}{hint}; its columns are: {shown}"
             )
-        text = f"NULLIF(TRIM(CAST({quote_ident(name)} AS VARCHAR)), '')"
-        if self.nulls:
-            listed = ", ".join(quote_literal(v) for v in self.nulls)
-            text = f"(CASE WHEN {text} IN ({listed}) THEN NULL ELSE {text} END)"
+        text = f"NULLIF(TRIM(CAST({quote_ident(source.ident)} AS VARCHAR)), '')"
+        text = _nulls(text, source.nulls)
         if spec.values:
             cases = " ".join(
                 f"WHEN {quote_literal(k)} THEN {_literal(v)}" for k, v in spec.values.items()
@@ -434,6 +630,11 @@ class _Builder:
             text = f"coalesce({parsed}, {text})"
         return text
 
+    def origin(self, spec: ColumnSpec) -> str | None:
+        """SQL naming the file and row a joined column's value is read from (None: the row's)."""
+        source = self.columns.get(spec.from_) if spec.from_ is not None else None
+        return source.origin if source is not None else None
+
     def select(
         self, table: str, specs: dict[str, ColumnSpec], loc: tuple[str | int, ...]
     ) -> tuple[list[str], list[str], dict[str, ColumnType]]:
@@ -449,12 +650,31 @@ class _Builder:
         return names, exprs, declared
 
 
+def _nulls(text: str, nulls: Sequence[str]) -> str:
+    if not nulls:
+        return text
+    listed = ", ".join(quote_literal(v) for v in nulls)
+    return f"(CASE WHEN {text} IN ({listed}) THEN NULL ELSE {text} END)"
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Where one table's rows come from: the SQL table, its row number and order, its name."""
+
+    builder: _Builder
+    src: str
+    row: str
+    order: str
+    label: str
+
+
 def _relation(
     table: str,
     label: str,
     sql: str,
     names: list[str],
     declared: dict[str, ColumnType],
+    origins: dict[str, str] | None = None,
 ) -> Relation:
     columns = (("__ls_row", "BIGINT"), *((n, "VARCHAR") for n in names))
     return Relation(
@@ -464,7 +684,22 @@ def _relation(
         columns=columns,
         row_column="__ls_row",
         declared=declared,
+        origins=origins or {},
     )
+
+
+def _with_origins(
+    b: _Builder, specs: dict[str, ColumnSpec], names: list[str], exprs: list[str]
+) -> dict[str, str]:
+    """Add a column naming file and row for each value read from a joined file."""
+    origins: dict[str, str] = {}
+    for name, spec in specs.items():
+        origin = b.origin(spec)
+        if origin is not None and name in names:
+            origins[name] = f"{_RESERVED_PREFIX}o_{name}"
+            names.append(origins[name])
+            exprs.append(origin)
+    return origins
 
 
 def _aliased(names: list[str], exprs: list[str]) -> str:
@@ -473,36 +708,45 @@ def _aliased(names: list[str], exprs: list[str]) -> str:
     )
 
 
-def _build_relations(
-    mapping: Mapping, src: str, columns: dict[str, str], label: str
-) -> dict[str, Relation]:
-    b = _Builder(mapping, columns, label)
-    s = quote_ident(src)
-    row = "rowid + 1 AS __ls_row"
+def _build_relations(mapping: Mapping, ctxs: dict[str, _Ctx]) -> dict[str, Relation]:
     relations: dict[str, Relation] = {}
 
-    names, exprs, declared = b.select("leads", mapping.leads, ("leads",))
+    c = ctxs["leads"]
+    row = f"{c.row} AS __ls_row"
+    names, exprs, declared = c.builder.select("leads", mapping.leads, ("leads",))
+    origins = _with_origins(c.builder, mapping.leads, names, exprs)
     relations["leads"] = _relation(
-        "leads", label, f"SELECT {row}, {_aliased(names, exprs)} FROM {s}", names, declared
+        "leads",
+        c.label,
+        f"SELECT {row}, {_aliased(names, exprs)} FROM {c.src}",
+        names,
+        declared,
+        origins,
     )
-    lead_id = b.expr(mapping.leads["lead_id"], ("leads", "lead_id"))
 
     if mapping.accounts is not None:
-        names, exprs, declared = b.select("accounts", mapping.accounts, ("accounts",))
+        c = ctxs["accounts"]
+        row = f"{c.row} AS __ls_row"
+        names, exprs, declared = c.builder.select("accounts", mapping.accounts, ("accounts",))
         key = exprs[names.index("account_id")]
+        origins = _with_origins(c.builder, mapping.accounts, names, exprs)
         outer = ", ".join(["__ls_row", *(quote_ident(n) for n in names)])
         # One account per distinct id, with the attributes of its first row.
         sql = (
             f"SELECT {outer} FROM (SELECT {row}, {_aliased(names, exprs)}, "
-            f"row_number() OVER (PARTITION BY {key} ORDER BY rowid) AS __ls_k "
-            f"FROM {s} WHERE {key} IS NOT NULL) WHERE __ls_k = 1 ORDER BY __ls_row"
+            f"row_number() OVER (PARTITION BY {key} ORDER BY {c.order}) AS __ls_k "
+            f"FROM {c.src} WHERE {key} IS NOT NULL) WHERE __ls_k = 1 ORDER BY __ls_row"
         )
-        relations["accounts"] = _relation("accounts", label, sql, names, declared)
+        relations["accounts"] = _relation("accounts", c.label, sql, names, declared, origins)
 
     if mapping.events is not None and mapping.events.rules:
+        c = ctxs["events"]
+        b = c.builder
+        row = f"{c.row} AS __ls_row"
         all_names: list[str] = []
-        per_rule: list[tuple[EventRule, dict[str, str], dict[str, ColumnType]]] = []
+        per_rule: list[tuple[EventRule, dict[str, str]]] = []
         declared_all: dict[str, ColumnType] = {}
+        event_origins: dict[str, str] = {}
         for i, rule in enumerate(mapping.events.rules):
             loc: tuple[str | int, ...] = ("events", "rules", i)
             specs = {**mapping.events.defaults, **rule.columns}
@@ -512,16 +756,22 @@ def _build_relations(
                 exprs_by_name[name] = b.expr(spec, (*where, name))
                 if spec.type is not None and name not in {c.name for c in TABLES["events"]}:
                     declared_all[name] = spec.type
-            exprs_by_name.setdefault("lead_id", lead_id)
+            if "lead_id" not in exprs_by_name:
+                exprs_by_name["lead_id"] = b.expr(mapping.leads["lead_id"], ("leads", "lead_id"))
             exprs_by_name.setdefault(
                 "event_id", f"({exprs_by_name['lead_id']}) || {quote_literal(':' + rule.name)}"
             )
+            for name, spec in specs.items():
+                origin = b.origin(spec)
+                if origin is not None:
+                    event_origins[name] = f"{_RESERVED_PREFIX}o_{name}"
+                    exprs_by_name[event_origins[name]] = origin
             for name in exprs_by_name:
                 if name not in all_names:
                     all_names.append(name)
-            per_rule.append((rule, exprs_by_name, declared_all))
+            per_rule.append((rule, exprs_by_name))
         selects = []
-        for rule, exprs_by_name, _ in per_rule:
+        for rule, exprs_by_name in per_rule:
             cols = [exprs_by_name.get(n, "CAST(NULL AS VARCHAR)") for n in all_names]
             conditions = [f"({exprs_by_name['type']}) IS NOT NULL"]
             if "value" in exprs_by_name:
@@ -530,23 +780,26 @@ def _build_relations(
                 if rule.skip_zero:
                     conditions.append(f"NOT coalesce(TRY_CAST({value} AS DOUBLE) = 0, false)")
             selects.append(
-                f"SELECT {row}, {_aliased(all_names, cols)} FROM {s} "
+                f"SELECT {row}, {_aliased(all_names, cols)} FROM {c.src} "
                 f"WHERE {' AND '.join(conditions)}"
             )
         relations["events"] = _relation(
-            "events", label, " UNION ALL ".join(selects), all_names, declared_all
+            "events", c.label, " UNION ALL ".join(selects), all_names, declared_all, event_origins
         )
 
     if mapping.outcomes is not None:
+        c = ctxs["outcomes"]
+        row = f"{c.row} AS __ls_row"
         specs = dict(mapping.outcomes)
-        names, exprs, declared = b.select("outcomes", specs, ("outcomes",))
+        names, exprs, declared = c.builder.select("outcomes", specs, ("outcomes",))
         if "lead_id" not in names:
             names.insert(0, "lead_id")
-            exprs.insert(0, lead_id)
+            exprs.insert(0, c.builder.expr(mapping.leads["lead_id"], ("leads", "lead_id")))
         outcome = exprs[names.index("outcome")]
+        origins = _with_origins(c.builder, specs, names, exprs)
         # An empty outcome means the lead is still open: no outcome row, not a rejection.
-        sql = f"SELECT {row}, {_aliased(names, exprs)} FROM {s} WHERE ({outcome}) IS NOT NULL"
-        relations["outcomes"] = _relation("outcomes", label, sql, names, declared)
+        sql = f"SELECT {row}, {_aliased(names, exprs)} FROM {c.src} WHERE ({outcome}) IS NOT NULL"
+        relations["outcomes"] = _relation("outcomes", c.label, sql, names, declared, origins)
     return relations
 
 
@@ -558,38 +811,69 @@ def _temp_table(con: Any, name: str) -> Iterator[None]:
         con.raw_sql(f"DROP TABLE IF EXISTS {quote_ident(name)}")
 
 
+def _read_source(
+    con: Any,
+    path: Path,
+    name: str,
+    fmt: Literal["csv", "parquet", "jsonl"] | None,
+    delimiter: str | None,
+    encoding: str | None,
+) -> dict[str, str]:
+    """Copy one export file into the temporary table `name`; return its (column, type)s."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if fmt is None:
+        _, fmt = split_suffix(path)
+    sql, described = source_sql(con, path, fmt, delimiter=delimiter, encoding=encoding)
+    keep = _insertion_order(con)
+    try:
+        con.raw_sql(f"CREATE TEMP TABLE {quote_ident(name)} AS SELECT * FROM {sql}")
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise DataError(f"{path.name}: cannot read: {message}") from exc
+    finally:
+        keep()
+    return {column: typ for column, typ in described}
+
+
 def apply_mapping(
-    mapping: Mapping, source_path: str | Path, con: ibis.BaseBackend | None = None
+    mapping: Mapping,
+    source_path: str | Path | Sequence[str | Path],
+    con: ibis.BaseBackend | None = None,
 ) -> Dataset:
-    """Read one export file with `mapping` into a validated Dataset (rejections name its rows)."""
-    path = Path(source_path)
+    """Read an export with `mapping` into a validated Dataset (rejections name file and row).
+
+    `source_path` is the one export file; for a mapping with `files`, the data folder that
+    holds them, or the files themselves.
+    """
+    items = (
+        [Path(source_path)]
+        if isinstance(source_path, str | Path)
+        else [Path(p) for p in source_path]
+    )
     if con is None:
         con = ibis.duckdb.connect()
     duckdb_connection(con)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    fmt = mapping.source.format
-    if fmt is None:
-        _, fmt = split_suffix(path)
-    sql, described = source_sql(
-        con,
-        path,
-        fmt,
-        delimiter=mapping.source.delimiter,
-        encoding=mapping.source.encoding,
-    )
+    if mapping.files is not None:
+        return _apply_files(mapping, items, con)
+    if len(items) != 1:
+        raise DataError("a mapping without `files` applies to one export file; got several paths")
+    path = items[0]
+    if path.is_dir():
+        raise DataError(
+            f"{path}: a mapping applies to one export file, not a directory "
+            "(a mapping of several files names them under `files`)"
+        )
     src = f"source_{uuid.uuid4().hex[:8]}"
-    columns = {name: typ for name, typ in described}
+    source = mapping.source
     with _temp_table(con, src):
-        keep = _insertion_order(con)
-        try:
-            con.raw_sql(f"CREATE TEMP TABLE {quote_ident(src)} AS SELECT * FROM {sql}")
-        except Exception as exc:
-            message = " ".join(str(exc).split())
-            raise DataError(f"{path.name}: cannot read: {message}") from exc
-        finally:
-            keep()
-        relations = _build_relations(mapping, src, columns, path.name)
+        described = _read_source(con, path, src, source.format, source.delimiter, source.encoding)
+        nulls = tuple(source.null_values)
+        columns = {name: _Source(name, nulls) for name in described}
+        ctx = _Ctx(
+            _Builder(mapping, columns, path.name), quote_ident(src), "rowid + 1", "rowid", path.name
+        )
+        relations = _build_relations(mapping, dict.fromkeys(TABLES, ctx))
         return load_relations(con, relations)
 
 
@@ -600,3 +884,276 @@ def _insertion_order(con: Any) -> Any:
         return lambda: None
     con.raw_sql("SET preserve_insertion_order = true")
     return lambda: con.raw_sql("SET preserve_insertion_order = false")
+
+
+# ---------------------------------------------------------------------------------------------
+# Several files: resolving, joining, reporting keys without a match
+
+
+def _resolve_files(mapping: Mapping, items: list[Path]) -> dict[str, Path]:
+    """Find every file of `mapping.files` among data folders and files given."""
+    assert mapping.files is not None
+    for item in items:
+        if not item.exists():
+            raise DataError(f"{item}: no such file or folder")
+    folders = [p for p in items if p.is_dir()]
+    given = [p for p in items if not p.is_dir()]
+    searched = ", ".join(str(p) for p in items) or "(nothing given)"
+    found: dict[str, Path] = {}
+    for name, spec in mapping.files.items():
+        matches: dict[Path, Path] = {}
+        for folder in folders:
+            for candidate in sorted(folder.glob(spec.path)):
+                if candidate.is_file():
+                    matches.setdefault(candidate.resolve(), candidate)
+        for file in given:
+            if fnmatch.fnmatch(file.name, spec.path) or fnmatch.fnmatch(str(file), spec.path):
+                matches.setdefault(file.resolve(), file)
+        if not matches:
+            raise DataError(f"{mapping.where('files', name)}: no file {spec.path!r} in {searched}")
+        if len(matches) > 1:
+            shown = ", ".join(p.name for p in matches.values())
+            raise DataError(
+                f"{mapping.where('files', name)}: {spec.path!r} matches several files "
+                f"({shown}); name one"
+            )
+        found[name] = next(iter(matches.values()))
+    used = {p.resolve() for p in found.values()}
+    for file in given:
+        if file.resolve() not in used:
+            listed = ", ".join(f"{n}: {s.path}" for n, s in mapping.files.items())
+            raise DataError(f"{file}: not one of the mapping's files ({listed})")
+    return found
+
+
+def _key_sql(column: str, nulls: Sequence[str], join: JoinSpec, *, left: bool) -> str:
+    """SQL for one key value as a join compares it: trimmed, mapped, normalised."""
+    text = _nulls(f"NULLIF(TRIM(CAST({column} AS VARCHAR)), '')", nulls)
+    if left and join.values:
+        cases = " ".join(
+            f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in join.values.items()
+        )
+        text = f"(CASE {text} {cases} ELSE {text} END)"
+    if "punctuation" in join.normalise:
+        text = f"regexp_replace({text}, '[^\\p{{L}}\\p{{N}}\\s]', '', 'g')"
+    if "spaces" in join.normalise:
+        text = f"regexp_replace({text}, '\\s+', '', 'g')"
+    if "case" in join.normalise:
+        text = f"lower({text})"
+    return f"NULLIF({text}, '')"
+
+
+@dataclass
+class _Files:
+    """The files of a multi-file mapping as read: temporary table, columns, name, nulls."""
+
+    mapping: Mapping
+    tables: dict[str, str]
+    columns: dict[str, dict[str, str]]
+    labels: dict[str, str]
+    nulls: dict[str, tuple[str, ...]]
+
+    def first(self) -> str:
+        return next(iter(self.tables))
+
+    def key_columns(self, i: int, join: JoinSpec) -> None:
+        """Every key column of join `i` exists in its file (else a MappingError)."""
+        to = join.to or self.first()
+        for file, names in ((to, join.on.keys()), (join.file, join.on.values())):
+            for name in names:
+                if name not in self.columns[file]:
+                    shown = ", ".join(repr(c) for c in self.columns[file])
+                    raise MappingError(
+                        f"{self.mapping.where('joins', i, 'on')}: key column {name!r} not "
+                        f"found in {self.labels[file]}; its columns are: {shown}"
+                    )
+
+
+def _check_many_to_one(con: Any, files: _Files, i: int, join: JoinSpec) -> None:
+    """A key of `to` may find one row of the joined file, never several (it would copy rows)."""
+    to = join.to or files.first()
+    pairs = list(join.on.items())
+    rkeys = [_key_sql(quote_ident(r), files.nulls[join.file], join, left=False) for _, r in pairs]
+    lkeys = [_key_sql(quote_ident(lc), files.nulls[to], join, left=True) for lc, _ in pairs]
+    raw = " || ' / ' || ".join(f"coalesce(CAST({quote_ident(r)} AS VARCHAR), '')" for _, r in pairs)
+    r_sel = ", ".join(f"{k} AS k{m}" for m, k in enumerate(rkeys))
+    l_sel = ", ".join(f"{k} AS k{m}" for m, k in enumerate(lkeys))
+    same = " AND ".join(f"l.k{m} = r.k{m}" for m in range(len(pairs)))
+    present = " AND ".join(f"k{m} IS NOT NULL" for m in range(len(pairs)))
+    keys = ", ".join(f"k{m}" for m in range(len(pairs)))
+    joined_keys = " || ' / ' || ".join(f"k{m}" for m in range(len(pairs)))
+    sql = (
+        f"WITH r AS (SELECT rowid + 1 AS row, {raw} AS raw, {r_sel} "
+        f"FROM {quote_ident(files.tables[join.file])}), "
+        f"l AS (SELECT DISTINCT {l_sel} FROM {quote_ident(files.tables[to])}) "
+        f"SELECT {joined_keys}, "
+        f"list(DISTINCT raw ORDER BY raw), list(row ORDER BY row), count(*) OVER () "
+        f"FROM r WHERE {present} AND EXISTS (SELECT 1 FROM l WHERE {same}) "
+        f"GROUP BY {keys} HAVING count(*) > 1 ORDER BY min(row) LIMIT 3"
+    )
+    found = con.raw_sql(sql).fetchall()
+    if not found:
+        return
+    described = []
+    for key, written, rows, _ in found:
+        spelt = ", ".join(repr(w) for w in written)
+        shown = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+        described.append(f"key {key!r} (written {spelt}) is on rows {shown}")
+    more = found[0][3] - len(found)
+    tail = f"; and {more} more such keys" if more > 0 else ""
+    columns = ", ".join(r for _, r in pairs)
+    raise DataError(
+        f"{files.labels[join.file]}: {'; '.join(described)}{tail}: a join "
+        f"({files.mapping.where('joins', i)}, "
+        f"on {columns}) must find at most one row of {files.labels[join.file]} per key of "
+        f"{files.labels[to]}, or it would copy those rows"
+    )
+
+
+def _join_base(
+    con: Any, files: _Files, base: str, name: str, table: str
+) -> tuple[_Ctx, list[Rejection], list[Rejection]]:
+    """Materialize the rows of file `base` with its joins as temporary table `name`.
+
+    Returns the context to build tables from, the rejections (an inner join without a match)
+    and the notes (a left join without a match: the row is kept, the joined columns empty).
+    """
+    mapping = files.mapping
+    joins = mapping.joins_into(base)
+    alias = {base: "t0"}
+    for k, (_, join) in enumerate(joins, 1):
+        alias[join.file] = f"t{k}"
+    select = ["t0.rowid + 1 AS __ls_row"]
+    qualified: dict[str, _Source] = {}
+    bare: dict[str, _Source] = {}
+    for idx, file in enumerate(alias):
+        # t<k> is the file of join k: its matched row is __ls_m<k>
+        origin = (
+            None
+            if idx == 0
+            else f"({quote_literal(files.labels[file] + ' row ')} || CAST(__ls_m{idx} AS VARCHAR))"
+        )
+        for j, column in enumerate(files.columns[file]):
+            ident = f"__ls_c{idx}_{j}"
+            select.append(f"{alias[file]}.{quote_ident(column)} AS {quote_ident(ident)}")
+            source = _Source(ident, files.nulls[file], origin)
+            qualified[f"{file}.{column}"] = source
+            if file == base:
+                bare[column] = source
+    ambiguous = {n for n, s in bare.items() if n in qualified and qualified[n] != s}
+    columns = {**qualified, **{n: s for n, s in bare.items() if n not in ambiguous}}
+    sql_from = f"{quote_ident(files.tables[base])} AS t0"
+    for k, (_, join) in enumerate(joins, 1):
+        to = join.to or files.first()
+        la, ra = alias[to], alias[join.file]
+        conds = []
+        for m, (lc, rc) in enumerate(join.on.items()):
+            lk = _key_sql(f"{la}.{quote_ident(lc)}", files.nulls[to], join, left=True)
+            rk = _key_sql(f"{ra}.{quote_ident(rc)}", files.nulls[join.file], join, left=False)
+            conds.append(f"{lk} = {rk}")
+            raw = f"NULLIF(TRIM(CAST({la}.{quote_ident(lc)} AS VARCHAR)), '')"
+            select.append(f"{raw} AS __ls_k{k}_{m}")
+            select.append(f"{lk} IS NOT NULL AS __ls_h{k}_{m}")
+        sql_from += (
+            f" LEFT JOIN {quote_ident(files.tables[join.file])} AS {ra} ON {' AND '.join(conds)}"
+        )
+        select.append(f"{ra}.rowid + 1 AS __ls_m{k}")
+    con.raw_sql(
+        f"CREATE TEMP TABLE {quote_ident(name)} AS SELECT {', '.join(select)} "
+        f"FROM {sql_from} ORDER BY t0.rowid"
+    )
+    rejections: list[Rejection] = []
+    notes: list[Rejection] = []
+    label = files.labels[base]
+    for k, (_, join) in enumerate(joins, 1):
+        to = join.to or files.first()
+        n_keys = len(join.on)
+        has_key = " AND ".join(f"__ls_h{k}_{m}" for m in range(n_keys))
+        unmatched = f"__ls_m{k} IS NULL" + ("" if join.kind == "inner" else f" AND {has_key}")
+        ((count,),) = con.raw_sql(
+            f"SELECT count(*) FROM {quote_ident(name)} WHERE {unmatched}"
+        ).fetchall()
+        if not count:
+            continue
+        keys = ", ".join(f"__ls_k{k}_{m}" for m in range(n_keys))
+        listed = con.raw_sql(
+            f"SELECT __ls_row, {keys} FROM {quote_ident(name)} WHERE {unmatched} "
+            f"ORDER BY __ls_row LIMIT {MAX_REJECTIONS_PER_KIND}"
+        ).fetchall()
+        prefix = "" if to == base else f"{to}."
+        right = files.labels[join.file]
+        if join.kind == "inner":
+            outcome = f"no match in {right} (inner join): not loaded"
+            into = rejections
+        else:
+            outcome = f"no match in {right}: kept without its {join.file}.* columns"
+            into = notes
+        for row, *values in listed:
+            described = ", ".join(
+                f"{prefix}{col} " + (repr(v) if v is not None else "(empty)")
+                for col, v in zip(join.on, values, strict=True)
+            )
+            into.append(Rejection(table, label, int(row), f"{described}: {outcome}"))
+        if count > len(listed):
+            more = f"... and {count - len(listed):,} more rows with {outcome}"
+            into.append(Rejection(table, label, None, more))
+        if join.kind == "inner":
+            con.raw_sql(f"DELETE FROM {quote_ident(name)} WHERE {unmatched}")
+    builder = _Builder(mapping, columns, f"{label} (file {base})", frozenset(ambiguous))
+    ctx = _Ctx(builder, quote_ident(name), "__ls_row", "__ls_row", label)
+    return ctx, rejections, notes
+
+
+def _apply_files(mapping: Mapping, items: list[Path], con: Any) -> Dataset:
+    assert mapping.files is not None
+    paths = _resolve_files(mapping, items)
+    token = uuid.uuid4().hex[:8]
+    source = mapping.source
+    with ExitStack() as stack:
+        files = _Files(mapping, {}, {}, {}, {})
+        for i, (name, spec) in enumerate(mapping.files.items()):
+            table = f"source_{token}_{i}"
+            stack.enter_context(_temp_table(con, table))
+            files.columns[name] = _read_source(
+                con,
+                paths[name],
+                table,
+                spec.format or source.format,
+                spec.delimiter if spec.delimiter is not None else source.delimiter,
+                spec.encoding or source.encoding,
+            )
+            files.tables[name] = table
+            files.labels[name] = paths[name].name
+            nulls = spec.null_values if spec.null_values is not None else source.null_values
+            files.nulls[name] = tuple(nulls)
+        for i, join in enumerate(mapping.joins):
+            files.key_columns(i, join)
+            _check_many_to_one(con, files, i, join)
+        used = ["leads"]
+        if mapping.accounts is not None:
+            used.append("accounts")
+        if mapping.events is not None and mapping.events.rules:
+            used.append("events")
+        if mapping.outcomes is not None:
+            used.append("outcomes")
+        ctxs: dict[str, _Ctx] = {}
+        rejections: list[Rejection] = []
+        notes: list[Rejection] = []
+        for table in used:
+            base = mapping.file_of(table)
+            assert base is not None
+            shared = next((t for t in used if t in ctxs and mapping.file_of(t) == base), None)
+            if shared is not None:
+                ctxs[table] = ctxs[shared]
+                continue
+            joined = f"joined_{token}_{len(ctxs)}"
+            stack.enter_context(_temp_table(con, joined))
+            ctxs[table], rej, noted = _join_base(con, files, base, joined, table)
+            rejections += rej
+            notes += noted
+        data = load_relations(con, _build_relations(mapping, ctxs))
+    return replace(
+        data,
+        rejections=(*rejections, *data.rejections),
+        notes=(*notes, *data.notes),
+    )

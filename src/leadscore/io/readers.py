@@ -275,7 +275,9 @@ class Relation:
     `sql` is usable after FROM; `columns` are (name, DuckDB type) pairs as `sql` yields them.
     `row_column` names the column holding the 1-based source row; None means the rows arrive in
     source order and are numbered by their position. `declared` gives the type of custom
-    columns whose type is known (others are inferred from text, or kept as typed).
+    columns whose type is known (others are inferred from text, or kept as typed). `origins`
+    names, for a column whose value was read from another file than the row (a mapping's join),
+    a column of `sql` saying where (e.g. `accounts.csv row 3`): rejection reasons show it.
     """
 
     table: str
@@ -284,6 +286,7 @@ class Relation:
     columns: tuple[tuple[str, str], ...]
     row_column: str | None = None
     declared: AbcMapping[str, ColumnType] = field(default_factory=dict)
+    origins: AbcMapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -359,18 +362,19 @@ def _plan_columns(con: Any, rel: Relation) -> list[_Col]:
     """Match source columns to canonical ones and decide every column's conversion."""
     canon = TABLES[rel.table]
     by_key: dict[str, tuple[str, str]] = {}
+    helpers = {rel.row_column, *rel.origins.values()}
     for name, typ in rel.columns:
-        if name.startswith(_HELPER) and name != rel.row_column:
-            raise DataError(f"{rel.label}: column names starting with {_HELPER!r} are reserved")
-        if name == rel.row_column:
+        if name in helpers:
             continue
+        if name.startswith(_HELPER):
+            raise DataError(f"{rel.label}: column names starting with {_HELPER!r} are reserved")
         key = name.strip().lower()
         if key in by_key:
             raise DataError(
                 f"{rel.label}: columns {by_key[key][0]!r} and {name!r} have the same name"
             )
         by_key[key] = (name, typ)
-    found = [name for name, _ in rel.columns if name != rel.row_column]
+    found = [name for name, _ in rel.columns if name not in helpers]
     missing = [c.name for c in canon if c.required and c.name not in by_key]
     if missing:
         raise DataError(
@@ -418,6 +422,7 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
     out: list[str] = []
     reasons: list[str] = []
     kinds: list[str] = []
+    origins: list[tuple[str, str]] = []
     for i, col in enumerate(cols):
         r, t, v = f"__r{i}", f"__t{i}", f"__v{i}"
         l1.append(f"{quote_ident(col.src)} AS {r}")
@@ -463,6 +468,13 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
             reason_cases.append(f"WHEN {t} IS NULL THEN {missing}")
             kind_cases.append(f"WHEN {t} IS NULL THEN {quote_literal(f'missing {col.out}')}")
         prefix = quote_literal(f"column {col.out}: ")
+        origin = rel.origins.get(col.src)
+        if origin is not None:
+            o = f"__o{i}"
+            origins.append((quote_ident(origin), o))
+            # the value came from another file than the row: say which, and its row
+            place = f"coalesce(' (' || {o} || ')', '')"
+            prefix = f"({quote_literal(f'column {col.out}')} || {place} || ': ')"
         bad = f"{t} IS NOT NULL AND {w} IS NULL"
         if in_range is not None:
             outside = f"{w} IS NOT NULL AND NOT {in_range(w)}"
@@ -474,7 +486,7 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
             reason_cases.append(f"WHEN {bad} THEN {prefix} || {_shown(t)} || {tail}")
             kind_cases.append(f"WHEN {bad} THEN {quote_literal(f'invalid {col.out}')}")
         elif col.target != "string":
-            head = quote_literal(f"column {col.out}: cannot parse ")
+            head = f"{prefix} || 'cannot parse '"
             tail = quote_literal(f" as {_WHAT[col.target]}")
             reason_cases.append(f"WHEN {bad} THEN {head} || {_shown(t)} || {tail}")
             kind_cases.append(f"WHEN {bad} THEN {quote_literal(f'cannot parse {col.out}')}")
@@ -494,6 +506,10 @@ def _stage(con: Any, rel: Relation, name: str) -> _Staged:
     select += [out[j] for j, c in enumerate(cols) if c.out not in canonical_names]
     helpers: list[str] = []
     row = f"{_HELPER}row"
+    for source, o in origins:
+        l1.append(f"{source} AS {o}")
+        l2.append(o)
+        l3.append(o)
     if rel.row_column is not None:
         l1.append(f"{quote_ident(rel.row_column)} AS {row}")
         l2.append(row)
@@ -888,7 +904,8 @@ def load_dataset(
     `outcomes.*` (`.csv`, `.csv.gz`, `.parquet`, `.jsonl`/`.ndjson`, `.jsonl.gz`), or a list of
     such files (a file's stem names its table). leads is required; when no events file is given
     the events table is empty (with the canonical columns). With `mapping`, `paths` is the one
-    export file the mapping turns into the canonical tables.
+    export file the mapping turns into the canonical tables, or, for a mapping of several
+    files (`files:`), the folder holding them or those files.
 
     Bad rows are not loaded but reported in `Dataset.rejections` (1-based data rows of the file):
     values that cannot be converted, missing required values, duplicate lead/account ids (the
@@ -905,15 +922,8 @@ def load_dataset(
     if mapping is not None:
         from leadscore.io.mapping import apply_mapping
 
-        if isinstance(paths, str | Path):
-            source = Path(paths)
-        elif len(paths) == 1:
-            source = Path(paths[0])
-        else:
-            raise DataError("a mapping applies to one export file; got several paths")
-        if source.is_dir():
-            raise DataError(f"{source}: a mapping applies to one export file, not a directory")
-        return apply_mapping(mapping, source, con)
+        # One export file, or (a mapping with `files`) a data folder or the files themselves.
+        return apply_mapping(mapping, paths, con)
     files = _collect_files(paths)
     relations = {table: file_relation(con, table, path) for table, path in files.items()}
     return load_relations(con, relations)
