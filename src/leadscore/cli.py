@@ -51,13 +51,25 @@ DataOpt = Annotated[
         help="A folder with leads/accounts/events/outcomes files, or such files (repeatable).",
     ),
 ]
+# listed from the package folder: importing the mapping module would load DuckDB and Ibis
+_SHIPPED_MAPPINGS = sorted(p.stem for p in (Path(__file__).parent / "mappings").glob("*.yaml"))
 MappingOpt = Annotated[
     str | None,
     typer.Option(
         "--mapping",
         "-m",
-        help="A column-mapping file (YAML), or the name of a shipped one (x-education), that "
-        "turns one CRM/marketing-automation export given as --data into the canonical tables.",
+        help="A column-mapping file (YAML), or the name of a shipped one "
+        f"({', '.join(_SHIPPED_MAPPINGS)}), that turns a CRM/marketing-automation export given "
+        "as --data (one file, or for a mapping of several files their folder) into the "
+        "canonical tables.",
+    ),
+]
+RejectionsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejections",
+        help="Write every input row that was not accepted (table, file, row, reason) to this "
+        "file, .csv or .jsonl; notes on rows kept (a join without a match) too, as status kept.",
     ),
 ]
 AsOfOpt = Annotated[
@@ -176,10 +188,12 @@ def _progress() -> Progress:
     )
 
 
-def _data_or_backend(paths: list[Path], mapping: str | None, backend: str | None) -> Any:
+def _data_or_backend(
+    paths: list[Path], mapping: str | None, backend: str | None, rejections: Path | None = None
+) -> Any:
     """Files read into DuckDB, or the tables of the database --backend names."""
     if backend is None or backend == "duckdb":
-        return _load_data(paths, mapping)
+        return _load_data(paths, mapping, rejections)
     from leadscore.io.backends import dataset_from, is_spark
 
     if mapping or (paths and not (is_spark(backend) and len(paths) == 1)):
@@ -188,12 +202,18 @@ def _data_or_backend(paths: list[Path], mapping: str | None, backend: str | None
             "with Spark, --data may name one folder of Parquet files"
         )
     try:
-        return dataset_from(backend, paths[0] if paths else None)
+        data = dataset_from(backend, paths[0] if paths else None)
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
+    if rejections is not None:
+        # a database's rows are not rejected one by one: the file says so by being empty
+        _write_rejections(rejections, data)
+    return data
 
 
-def _load_data(paths: list[Path], mapping: str | None = None) -> Any:
+def _load_data(
+    paths: list[Path], mapping: str | None = None, rejections: Path | None = None
+) -> Any:
     from leadscore.io import load_dataset, load_mapping
     from leadscore.io.mapping import packaged_mapping
 
@@ -208,17 +228,38 @@ def _load_data(paths: list[Path], mapping: str | None = None) -> Any:
     except LeadscoreError as exc:
         raise _fail(str(exc)) from None
     if data.rejections:
-        _report_rejections(data.rejections)
+        _report_rejections(data.rejections, rejections)
+    if data.notes:
+        _report_rejections(data.notes, rejections, "input rows were kept with a note")
+    if rejections is not None:
+        _write_rejections(rejections, data)
     return data
 
 
-def _report_rejections(rejections: Any) -> None:
-    err.print(f"[yellow]{len(rejections)} input rows were not accepted:[/]", highlight=False)
+def _write_rejections(path: Path, data: Any) -> None:
+    from leadscore.io.rejections import write_rejections
+
+    try:
+        n = write_rejections(path, data.rejections, data.notes)
+    except LeadscoreError as exc:
+        raise _fail(str(exc)) from None
+    err.print(escape(f"{path}: {n} rejected or noted rows written"), highlight=False)
+
+
+def _report_rejections(
+    rejections: Any, path: Path | None, what: str = "input rows were not accepted"
+) -> None:
+    err.print(f"[yellow]{len(rejections)} {what}:[/]", highlight=False)
     for r in rejections[:20]:
         where = f"{r.source}" + (f" row {r.row}" if r.row is not None else "")
-        err.print(f"  {r.table}: {where}: {r.reason}", highlight=False)
+        err.print(escape(f"  {r.table}: {where}: {r.reason}"), highlight=False)
     if len(rejections) > 20:
-        err.print(f"  ... and {len(rejections) - 20} more (see --rejections)", highlight=False)
+        more = f"  ... and {len(rejections) - 20} more"
+        if path is None:
+            more += " (write them all with --rejections FILE)"
+        else:
+            more += f" (all of them in {path})"
+        err.print(escape(more), highlight=False)
 
 
 @app.command()
@@ -231,10 +272,13 @@ def check(
         ),
     ] = None,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
 ) -> None:
     """Validate a model; with --data, also that every field it reads is in the data."""
     scoring = _load(model)
-    problems = api.check(scoring, _load_data(data, mapping) if data else None)
+    if rejections is not None and not data:
+        raise _fail("--rejections needs --data: the rows it lists are those of the data files")
+    problems = api.check(scoring, _load_data(data, mapping, rejections) if data else None)
     if problems:
         for p in problems:
             err.print(f"[bold red]error:[/] {escape(f'{model}: {p}')}", highlight=False)
@@ -260,6 +304,7 @@ def score(
         Path | None, typer.Option("--ledger", help="Also write the ledger (.csv/.parquet/.jsonl).")
     ] = None,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     backend: BackendOpt = None,
     table: Annotated[
         str | None,
@@ -294,7 +339,7 @@ def score(
     when = parse_as_of(as_of)
     with _progress() as progress:
         task = progress.add_task("loading data", total=None)
-        dataset = _data_or_backend(data, mapping, backend)
+        dataset = _data_or_backend(data, mapping, backend, rejections)
         progress.update(task, description="scoring")
         try:
             result = api.score(scoring, dataset, when)
@@ -385,11 +430,12 @@ def explain(
     lang: LangOpt = "en",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
 ) -> None:
     """Show why a lead has its score: every rule and event, with decay and caps."""
     scoring = _load(model)
     when = parse_as_of(as_of)
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     try:
         result = api.explain(scoring, dataset, lead, when)
     except LeadscoreError as exc:
@@ -543,6 +589,7 @@ def backtest(
         ),
     ] = 0,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
     html: ReportOpt = None,
@@ -556,7 +603,7 @@ def backtest(
     scoring = _load(model)
     when = parse_as_of(cutoff, "--cutoff")
     window = parse_duration(horizon, "--horizon")
-    dataset = _data_or_backend(data, mapping, backend)
+    dataset = _data_or_backend(data, mapping, backend, rejections)
     step = parse_duration(every, "--every")
 
     def work() -> tuple[Any, dict[str, Any]]:
@@ -683,6 +730,7 @@ def cases(
     recent: Annotated[int, typer.Option("--recent", help="Most recently created open leads.")] = 10,
     as_of: AsOfOpt = None,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
     html: Annotated[
@@ -698,7 +746,7 @@ def cases(
 
     scoring = _load(model)
     when = parse_as_of(as_of)
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     found = _task(
         "rebuilding timelines",
         lambda: build(scoring, dataset, when, won=won, lost=lost, recent=recent),
@@ -745,6 +793,7 @@ def compare(
     ] = None,
     horizon: Annotated[str, typer.Option("--horizon", help="Backtest horizon (90d).")] = "90d",
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
     html: ReportOpt = None,
@@ -756,7 +805,7 @@ def compare(
     current, candidate = _load(model_a), _load(model_b)
     when = parse_as_of(as_of)
     window = parse_duration(horizon, "--horizon")
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     since = parse_as_of(cutoff, "--cutoff") if cutoff else None
     report = _task(
         "comparing",
@@ -805,6 +854,7 @@ def channels(
     data: DataOpt,
     as_of: AsOfOpt = None,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
     html: ReportOpt = None,
@@ -814,7 +864,7 @@ def channels(
 
     scoring = _load(model)
     when = parse_as_of(as_of)
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     found = _task("analysing channels", lambda: run(scoring, dataset, when))
     if html is not None:
         from leadscore.evaluate.report import render_channels, write_report
@@ -880,6 +930,7 @@ def sample(
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same sample.")] = 0,
     as_of: AsOfOpt = None,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
     out: Annotated[
         Path | None,
@@ -903,7 +954,7 @@ def sample(
 
     scoring = _load(model)
     when = parse_as_of(as_of)
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     found = _task("sampling", lambda: draw(scoring, dataset, when, per_stage=per_stage, seed=seed))
     if html is not None:
         from leadscore.evaluate.report import render_sample, write_report
@@ -956,6 +1007,7 @@ def capacity(
         str, typer.Option("--horizon", help="How long a win may take (90d).")
     ] = "90d",
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
     out: OutOpt = None,
     html: ReportOpt = None,
@@ -966,7 +1018,7 @@ def capacity(
     scoring = _load(model)
     when = parse_as_of(cutoff, "--cutoff")
     window = parse_duration(horizon, "--horizon")
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     found = _task(
         "measuring capacity",
         lambda: measure(scoring, dataset, when, per_week, horizon=window, weeks=weeks),
@@ -1019,13 +1071,14 @@ def suggest(
     name: Annotated[str, typer.Option("--name", help="The model's name.")] = "suggested",
     exclude: ExcludeOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Learn points from won/lost outcomes and write them as an editable model."""
     from leadscore.learn.suggest import STEPS
     from leadscore.learn.suggest import suggest as learn
 
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     found = _steps(
         STEPS,
         lambda step: learn(
@@ -1091,6 +1144,7 @@ def train(
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 42,
     exclude: ExcludeOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a predictive model (calibrated gradient boosting) on won/lost outcomes."""
@@ -1099,7 +1153,7 @@ def train(
 
     if split not in ("auto", "time", "stratified"):
         raise _fail(f"--split {split!r}: expected auto, time or stratified")
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
     predictor = _steps(
         STEPS,
         lambda step: fit(
@@ -1166,6 +1220,7 @@ def predict(
         typer.Option("--reasons", min=0, help="Reasons up and down per lead (0: none)."),
     ] = 3,
     mapping: MappingOpt = None,
+    rejections: RejectionsOpt = None,
 ) -> None:
     """Predict each lead's probability of winning as of an instant, with its reasons."""
     import pyarrow as pa
@@ -1176,7 +1231,7 @@ def predict(
     from leadscore.learn.predictive import predict as run
 
     when = parse_as_of(as_of)
-    dataset = _load_data(data, mapping)
+    dataset = _load_data(data, mapping, rejections)
 
     def work() -> Any:
         predictor = load(artefact)
