@@ -4,14 +4,17 @@ crm-pipeline mapping on a hand-made copy of that export, and olist-funnel on the
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from leadscore.errors import DataError
+from leadscore.evaluate.backtest import backtest
 from leadscore.io import MappingError, load_dataset, load_mapping
 from leadscore.io.mapping import MAPPINGS_DIR, packaged_mapping
+from leadscore.model import parse_model
 
 CRM = Path(__file__).resolve().parent / "data" / "crm-pipeline"
 OLIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "olist-funnel"
@@ -326,3 +329,18 @@ def test_olist_funnel_real_files() -> None:
     ]
     assert "b91cf8812365f50ff4bda4bcd6206b05" in header
     assert MQL in header and DEALS in header
+
+
+def test_olist_funnel_backtest_counts_leads_never_won_as_not_won() -> None:
+    ds = load_dataset(OLIST, mapping=packaged_mapping("olist-funnel"))
+    model = parse_model(
+        'name: olist\nversion: "1"\nfit:\n  rules:\n'
+        "    - {name: organic, when: {field: source, equals: organic}, points: 10}\n"
+    )
+    result = backtest(model, ds, datetime(2018, 3, 1), timedelta(days=90))
+    truth = result.truth
+    # No losses are recorded: every lead open at the cut-off and not won within 90 days
+    # counts as not won, none is left out.
+    assert truth.lost == 0
+    assert truth.leads + truth.not_yet_created + truth.decided_before == 8000
+    assert 0 < truth.won < truth.leads
