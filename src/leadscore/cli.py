@@ -1055,10 +1055,66 @@ def capacity(
         console.print(f"[yellow]{note}[/]", highlight=False)
 
 
+CutoffLearnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cutoff",
+        help="Judge on the leads open at this instant (wins within --horizon after it); "
+        "training cut-offs end their horizon by then. Default: derived from the data, printed.",
+    ),
+]
+HorizonLearnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--horizon",
+        help="How long after a cut-off a win counts (60d, 12w). Default: derived from the data.",
+    ),
+]
+EveryOpt = Annotated[
+    str | None,
+    typer.Option("--every", help="Spacing of training cut-offs (default: the horizon)."),
+]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="time: judge on a later period (the default when outcomes are spread over time); "
+        "stratified: a random share of leads within each class (optimistic on dated data).",
+    ),
+]
+HoldoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--holdout",
+        min=0.0,
+        max=0.5,
+        help="Share of outcomes held out (0: learn from every example once the figures are known).",
+    ),
+]
+AllowOpt = Annotated[
+    list[str],
+    typer.Option("--allow", help="Keep a field or feature the leakage guard refuses (repeatable)."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+
+
+def _learning_frame(
+    cutoff: str | None, horizon: str | None, every: str | None, split: str
+) -> dict[str, Any]:
+    if split not in ("auto", "time", "stratified"):
+        raise _fail(f"--split {split!r}: expected auto, time or stratified")
+    return {
+        "cutoff": parse_as_of(cutoff, "--cutoff") if cutoff is not None else None,
+        "horizon": parse_duration(horizon, "--horizon") if horizon is not None else None,
+        "every": parse_duration(every, "--every") if every is not None else None,
+    }
+
+
 @app.command()
 def suggest(
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model (YAML).")],
+    rules: Annotated[int, typer.Option("--rules", min=1, help="Most rules in the model.")] = 25,
     behaviours: Annotated[
         int, typer.Option("--behaviours", help="Most positive behaviours to keep.")
     ] = 7,
@@ -1069,48 +1125,93 @@ def suggest(
         float, typer.Option("--scale", help="Points that double the odds of winning.")
     ] = 10.0,
     name: Annotated[str, typer.Option("--name", help="The model's name.")] = "suggested",
+    cutoff: CutoffLearnOpt = None,
+    horizon: HorizonLearnOpt = None,
+    every: EveryOpt = None,
+    split: SplitOpt = "auto",
+    holdout: HoldoutOpt = 0.2,
+    seed: SeedOpt = 42,
     exclude: ExcludeOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+    allow: AllowOpt = [],  # noqa: B006
     mapping: MappingOpt = None,
     rejections: RejectionsOpt = None,
+    html: ReportOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Learn points from won/lost outcomes and write them as an editable model."""
+    """Learn points from won/lost outcomes as of cut-offs and write them as an editable model."""
     from leadscore.learn.suggest import STEPS
     from leadscore.learn.suggest import suggest as learn
 
+    when = _learning_frame(cutoff, horizon, every, split)
     dataset = _load_data(data, mapping, rejections)
     found = _steps(
         STEPS,
         lambda step: learn(
             dataset,
             name=name,
+            rules=rules,
             behaviours=behaviours,
             negatives=negatives,
             points_to_double=scale,
+            holdout=holdout,
+            seed=seed,
+            split=split,  # type: ignore[arg-type]  # checked above
             exclude=frozenset(exclude),
+            allow=frozenset(allow),
             progress=step,
+            **when,
         ),
     )
     out.write_text(found.yaml, encoding="utf-8")
+    if html is not None:
+        from leadscore.evaluate.report import write_report
+        from leadscore.learn.report import render_suggestion
+
+        write_report(html, render_suggestion(found))
     if as_json:
         console.print_json(json.dumps(found.as_dict(), default=str))
         return
-    console.print(
-        f"{len(found.rules)} rules written to {out}; on the {found.holdout_leads:,} held-out "
-        f"leads: AUC {found.holdout_auc_points:.3f} with integer points, "
-        f"{found.holdout_auc_float:.3f} for the regression they came from",
-        highlight=False,
-    )
-    compared = Table("model", "holdout AUC", title=f"On {found.holdout_leads:,} held-out leads")
-    compared.add_row("suggested integer points", f"{found.holdout_auc_points:.3f}")
-    compared.add_row("the L1 regression they came from", f"{found.holdout_auc_float:.3f}")
-    compared.add_row("plain logistic regression", f"{found.baselines['logistic_auc']:.3f}")
-    compared.add_row("naive Bayes (0.1 smoothing)", f"{found.baselines['naive_bayes_auc']:.3f}")
-    console.print(compared)
+    _print_frame(found.frame.describe(), found.frame.derived, [r.text() for r in found.refused])
+    if found.holdout_auc_points is None:
+        console.print(
+            f"{len(found.rules)} rules written to {out}, learnt from all "
+            f"{found.train_leads:,} examples (no holdout)",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"{len(found.rules)} rules written to {out}; the engine's scores of it on the "
+            f"{found.holdout_leads:,} held-out examples: AUC {found.holdout_auc_points:.3f}",
+            highlight=False,
+        )
+        if found.backtest is not None:
+            console.print(
+                f"= leadscore backtest {out} --cutoff {found.backtest['cutoff']} --horizon "
+                f"{found.backtest['horizon_days']:g}d: AUC {found.backtest['auc']:.3f}, "
+                f"{found.backtest['leads']:,} leads, {found.backtest['won']:,} won",
+                highlight=False,
+            )
+        compared = Table(
+            "model", "holdout AUC", title=f"On {found.holdout_leads:,} held-out examples"
+        )
+        compared.add_row("suggested integer points", f"{found.holdout_auc_points:.3f}")
+        compared.add_row("the regression they came from", f"{found.holdout_auc_float:.3f}")
+        compared.add_row("plain logistic regression", f"{found.baselines['logistic_auc']:.3f}")
+        compared.add_row(
+            "naive Bayes (0.1 smoothing)", f"{found.baselines['naive_bayes_auc']:.3f}"
+        )
+        console.print(compared)
+        rates = found.base_rates
+        console.print(
+            f"base rate {_pct(rates['training'])} in training, {_pct(rates.get('holdout'))} "
+            "held out",
+            highlight=False,
+        )
     for note in found.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    table = Table("rule", "points", "leads", "won with", "won without", title="Suggested rules")
-    for r in sorted(found.rules, key=lambda r: -abs(r.points))[:25]:
+        if note not in found.frame.derived:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
+    table = Table("rule", "points", "examples", "won with", "won without", title="Suggested rules")
+    for r in sorted(found.rules, key=lambda r: -abs(r.points)):
         table.add_row(
             r.feature.name,
             f"{r.points:+d}",
@@ -1119,6 +1220,14 @@ def suggest(
             _pct(r.won_without),
         )
     wide.print(table)
+
+
+def _print_frame(line: str, derived: Sequence[str], refused: Sequence[str]) -> None:
+    console.print(line, highlight=False)
+    for d in derived:
+        console.print(f"  {d}", highlight=False)
+    for r in refused:
+        console.print(f"[yellow]{r}[/]", highlight=False)
 
 
 @app.command()
@@ -1130,19 +1239,14 @@ def train(
     name: Annotated[
         str, typer.Option("--name", help="The predictive model's name.")
     ] = "predictive",
-    split: Annotated[
-        str,
-        typer.Option(
-            "--split",
-            help="Holdout by outcome time (time), at random within each class (stratified), "
-            "or by time when the outcomes are spread over time (auto).",
-        ),
-    ] = "auto",
-    holdout: Annotated[
-        float, typer.Option("--holdout", min=0.05, max=0.5, help="Share of leads held out.")
-    ] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 42,
+    cutoff: CutoffLearnOpt = None,
+    horizon: HorizonLearnOpt = None,
+    every: EveryOpt = None,
+    split: SplitOpt = "auto",
+    holdout: HoldoutOpt = 0.2,
+    seed: SeedOpt = 42,
     exclude: ExcludeOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+    allow: AllowOpt = [],  # noqa: B006
     mapping: MappingOpt = None,
     rejections: RejectionsOpt = None,
     as_json: JsonOpt = False,
@@ -1151,8 +1255,7 @@ def train(
     from leadscore.learn.predictive import STEPS, save
     from leadscore.learn.predictive import train as fit
 
-    if split not in ("auto", "time", "stratified"):
-        raise _fail(f"--split {split!r}: expected auto, time or stratified")
+    when = _learning_frame(cutoff, horizon, every, split)
     dataset = _load_data(data, mapping, rejections)
     predictor = _steps(
         STEPS,
@@ -1163,7 +1266,9 @@ def train(
             seed=seed,
             how=split,  # type: ignore[arg-type]  # checked above
             exclude=frozenset(exclude),
+            allow=frozenset(allow),
             progress=step,
+            **when,
         ),
     )
     # only a fit that finished is written, and atomically
@@ -1173,34 +1278,43 @@ def train(
         console.print_json(json.dumps(summary, default=str))
         return
     m, t = predictor.metrics, predictor.training
-    how = t["split"]["kind"]
-    held = f"from {t['split']['holdout_from']}" if how == "time" else "stratified"
+    refused = [f"refused {r['name']!r}: {r['reason']}" for r in t["refused"]]
+    _print_frame(t["frame"], t["split"]["derived"], refused)
     console.print(
         f"{name} written to {out}: {len(predictor.columns)} inputs, {t['train_leads']:,} "
-        f"training leads; holdout of {t['holdout_leads']:,} leads ({how} split, {held})",
+        f"training examples, {t['holdout_leads']:,} held out",
         highlight=False,
     )
-    table = Table("model", "holdout AUC", title="On the holdout")
-    table.add_row("predictive (gradient boosting)", f"{m['holdout_auc']:.3f}")
-    baselines = m.get("baselines") or {}
-    if "skipped" in baselines:
-        console.print(f"[yellow]{baselines['skipped']}[/]", highlight=False)
-    elif baselines:
-        table.add_row("logistic regression", f"{baselines['logistic_auc']:.3f}")
-        table.add_row("naive Bayes (0.1 smoothing)", f"{baselines['naive_bayes_auc']:.3f}")
-    console.print(table)
-    console.print(
-        f"Brier score {m['brier']:.4f}, log loss {m['log_loss']:.4f}, "
-        f"top-decile lift {m['top_decile_lift']:.2f}",
-        highlight=False,
-    )
-    calibration = Table("leads", "predicted", "observed", title="Calibration (holdout deciles)")
-    for row in m["calibration"]:
-        calibration.add_row(f"{row['leads']:,}", _pct(row["predicted"]), _pct(row["observed"]))
-    console.print(calibration)
+    if "holdout_auc" in m:
+        table = Table("model", "holdout AUC", title="On the holdout")
+        table.add_row("predictive (gradient boosting)", f"{m['holdout_auc']:.3f}")
+        baselines = m.get("baselines") or {}
+        if "skipped" in baselines:
+            console.print(f"[yellow]{baselines['skipped']}[/]", highlight=False)
+        elif baselines:
+            table.add_row("logistic regression", f"{baselines['logistic_auc']:.3f}")
+            table.add_row("naive Bayes (0.1 smoothing)", f"{baselines['naive_bayes_auc']:.3f}")
+        console.print(table)
+        console.print(
+            f"Brier score {m['brier']:.4f}, log loss {m['log_loss']:.4f}, "
+            f"top-decile lift {m['top_decile_lift']:.2f}",
+            highlight=False,
+        )
+        title = "Calibration (holdout deciles" + (", the later period)" if "drift" in m else ")")
+        calibration = Table("leads", "predicted", "observed", title=title)
+        for row in m["calibration"]:
+            calibration.add_row(
+                f"{row['leads']:,}", _pct(row["predicted"]), _pct(row["observed"])
+            )
+        console.print(calibration)
+        if "drift" in m:
+            console.print(f"drift: {m['drift']}", highlight=False)
+    for note in t["notes"]:
+        if note not in t["split"]["derived"] and note not in refused:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
     if t["constant_dropped"]:
         console.print(
-            f"[yellow]left out, the same for every training lead:[/] "
+            f"[yellow]left out, the same for every training example:[/] "
             f"{', '.join(t['constant_dropped'])}",
             highlight=False,
         )

@@ -1,7 +1,7 @@
 """Baselines for suggested points: what simpler, well-known scorers reach on the same split.
 
-Two references a suggested model should be compared with, fitted on the same training rows and
-judged on the same stratified holdout as `leadscore.learn.suggest`:
+Two references a suggested model should be compared with, fitted on the same training examples
+and judged on the same held-out examples as `leadscore.learn.suggest`:
 
 - naive Bayes over won/lost frequencies of binary features, smoothed the way open-source CRMs
   do it (Odoo's predictive lead scoring adds 0.1 to its won and lost counts), and
@@ -16,7 +16,6 @@ from typing import TypedDict
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -93,11 +92,12 @@ def logistic(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, seed:
     return np.asarray(probabilities[:, won], dtype=float)
 
 
-def compare_baselines(features: Features, seed: int = 42, holdout: float = 0.2) -> BaselineAUCs:
-    """Holdout AUCs of both baselines on the split `suggest` makes with the same seed and share."""
+def compare_baselines(features: Features, seed: int = 42) -> BaselineAUCs:
+    """Holdout AUCs of both baselines on the features' own training and held-out rows."""
     X, y = features.X, features.y
-    rows = np.arange(len(y))
-    train, test = train_test_split(rows, test_size=holdout, stratify=y, random_state=seed)
+    train, test = np.flatnonzero(~features.holdout), np.flatnonzero(features.holdout)
+    if len(test) == 0:
+        raise ValueError("the features hold no held-out rows to judge the baselines on")
     nb = naive_bayes(X[train], y[train], X[test])
     lr = logistic(X[train], y[train], X[test], seed)
     return BaselineAUCs(

@@ -1,21 +1,26 @@
-"""Candidate features for learning from outcomes, built from the canonical tables.
+"""Candidate features for learning from outcomes, computed as the engine computes rules.
 
-Each lead with an outcome is one example: won (1) or lost (0), as of its first outcome. Its
-behaviour features count only the events before that instant (or before a global cut-off for
-leads still open), so nothing the lead did after the decision can leak into what predicts it.
+Each example is a lead open at a cut-off (`leadscore.learn.examples`); its behaviour counts only
+the events before that cut-off. Every column is something one rule of a model says, with the
+engine's semantics, so a model written from weights on these columns scores exactly the
+weighted sum:
 
-Features are readable by design: every column is something a rule can say — a category of a
-lead field ("source = Google"), a flag, a numeric band ("employees in [50, 200)"), the number
-of events of a type (capped), an event of a type in the last 30 days, or a band of an event
-type's summed value. `suggest` turns weights on them into rules of a model.
+- a category of a lead or account field (`source = Google`; text compared folded, as the
+  engine compares it), or a flag (`equals: true`);
+- a threshold on a number, in the direction the number predicts (`employees >= 50` when more
+  employees win more, `age < 30` when fewer do), so that points over thresholds are monotone;
+- per event type: the number of events (capped: `max_count`), an event in the last 30 days
+  (`within_days: 30`), or an event whose value passes a threshold (`where: value ...`).
+
+Thresholds are rounded to numbers a person would write (two significant digits).
 """
 
 from __future__ import annotations
 
-import itertools
+import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 import ibis
@@ -23,42 +28,50 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from leadscore.engine.timebase import utc_naive
+from leadscore.engine.folding import fold
 from leadscore.errors import DataError
+from leadscore.io.readers import arrow_table
+from leadscore.learn.examples import ACCOUNT_PREFIX, Examples
 from leadscore.schema import Dataset
 
 # Lead fields that identify rather than describe.
 IDENTIFIERS = frozenset({"lead_id", "email", "name", "account_id", "company", "created_at"})
-Kind = Literal["category", "flag", "band", "count", "recent", "value_band"]
-# Fewer won or lost examples than this cannot support a fit.
-MIN_PER_CLASS = 20
-# "Recently" for recency features and the rules made of them.
-RECENT_DAYS = 30
+Kind = Literal[
+    "category", "flag", "at_least", "below", "count", "recent", "value_at_least", "value_below"
+]
+FIT_KINDS = ("category", "flag", "at_least", "below")
+# "Recently" for recency features and the rules made of them: windows a person would name.
+RECENT_WINDOWS = (7, 30, 90)
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One column of the feature matrix and what it means in model terms."""
+    """One column of the feature matrix and the rule it stands for."""
 
-    name: str
+    name: str  # as a person reads it: "employees >= 50"
     kind: Kind
     field: str  # the lead field, or the event type
-    value: Any = None  # the category
-    low: float | None = None  # band: low <= x < high (None: open)
-    high: float | None = None
+    value: Any = None  # category: the value as most often written
+    threshold: float | None = None  # at_least / below, value_at_least / value_below
     cap: int | None = None  # count: events counted up to this many
     days: float | None = None  # recent: an event within so many days
+
+    @property
+    def fit(self) -> bool:
+        """A lead-field feature (fit points), not behaviour."""
+        return self.kind in FIT_KINDS
 
 
 @dataclass
 class Features:
-    """The examples: one row per decided lead, one column per feature, and the labels."""
+    """The examples' feature matrix, labels and which rows are held out."""
 
     lead_ids: list[str]
     features: list[Feature]
     X: np.ndarray  # float64, rows x features
-    y: np.ndarray  # bool, won
-    at: np.ndarray  # datetime64[us]: the instant each example is taken at (its outcome)
+    y: np.ndarray  # bool, won within the horizon
+    at: np.ndarray  # datetime64[us]: each example's cut-off
+    holdout: np.ndarray  # bool per row
 
     @property
     def names(self) -> list[str]:
@@ -68,108 +81,95 @@ class Features:
 
 @dataclass
 class Behaviour:
-    """Per event type, aligned with a list of leads: counts, value sums and recency."""
+    """Per event type, aligned with a list of moments (lead, instant): statistics of events
+    before each moment."""
 
-    counts: dict[str, np.ndarray]  # events before the lead's moment
-    recent: dict[str, np.ndarray]  # of those, events in the RECENT_DAYS before it
+    counts: dict[str, np.ndarray]
+    recent: dict[int, dict[str, np.ndarray]]  # per window: events in those days before
     sums: dict[str, np.ndarray]  # summed value (NaN: no valued event)
-    days_since: dict[str, np.ndarray]  # days from the last such event to the moment (NaN: none)
+    highest: dict[str, np.ndarray]  # largest value (NaN: none)
+    lowest: dict[str, np.ndarray]  # smallest value (NaN: none)
+    days_since: dict[str, np.ndarray]  # days from the last such event (NaN: none)
 
 
-def labels(data: Dataset, cutoff: datetime | None = None) -> ibis.Table:
-    """Per lead: its first outcome (won or lost) and when, up to the cut-off when given."""
-    if data.outcomes is None:
-        raise DataError("no outcomes table: learning needs won/lost outcomes")
-    o = data.outcomes
-    if cutoff is not None:
-        o = o.filter(o.ts <= utc_naive(cutoff))
-    first = o.group_by("lead_id").aggregate(at=o.ts.min())
-    j = o.join(first, [o.lead_id == first.lead_id, o.ts == first.at])
-    return j.group_by(o.lead_id).aggregate(at=j.at.min(), won=(j.outcome == "won").any())
-
-
-def decided(data: Dataset, cutoff: datetime | None = None) -> pa.Table:
-    """The leads with an outcome, their fields plus `at` and `won`, ordered by lead id."""
-    table = data.leads.join(labels(data, cutoff), "lead_id").order_by("lead_id").to_pyarrow()
-    n = table.num_rows
-    won = int(pc.sum(table["won"]).as_py() or 0)
-    if min(won, n - won) < MIN_PER_CLASS:
-        raise DataError(
-            f"{won} won and {n - won} lost leads: learning needs at least {MIN_PER_CLASS} of each"
-            + (" (only one class)" if min(won, n - won) == 0 else "")
-        )
-    return table
-
-
-def behaviour(
-    data: Dataset, moments: ibis.Table, ids: pa.Array, cutoff: datetime | None = None
-) -> Behaviour:
-    """Event statistics per lead and type from events strictly before each lead's moment.
-
-    `moments` has `lead_id` and `at`; `ids` orders the result (leads without events get zeros).
-    """
+def behaviour(data: Dataset, lead_ids: pa.Array, at: np.ndarray) -> Behaviour:
+    """Event statistics per moment and type, from events strictly before each moment."""
+    size = len(lead_ids)
+    out = Behaviour({}, {d: {} for d in RECENT_WINDOWS}, {}, {}, {}, {})
+    if size == 0:
+        return out
+    con = data.events.get_backend()
+    moments = pa.table(
+        {
+            "m_row": pa.array(np.arange(size, dtype=np.int64)),
+            "m_lead": pc.cast(lead_ids, pa.string()),
+            "m_at": pa.array(at.astype("datetime64[us]"), pa.timestamp("us")),
+        }
+    )
+    m = arrow_table(con, f"moments_{uuid.uuid4().hex[:8]}", moments)
     e = data.events
-    j = e.join(moments, "lead_id")
-    before = j.filter(j.ts < j.at)
-    if cutoff is not None:
-        before = before.filter(before.ts < utc_naive(cutoff))
-    window = before.at - ibis.interval(days=RECENT_DAYS)
-    per = before.group_by(["lead_id", "type"]).aggregate(
+    j = e.join(m, e.lead_id.cast("string") == m.m_lead)
+    before = j.filter(j.ts < j.m_at)
+    # age < the window, as the engine compares it: in whole microseconds
+    per = before.group_by(["m_row", "type"]).aggregate(
         n=before.count(),
-        recent=(before.ts >= window).sum(),
+        **{
+            f"recent_{d}": (before.ts > before.m_at - ibis.interval(days=d)).cast("int64").sum()
+            for d in RECENT_WINDOWS
+        },
         v=before.value.sum(),
+        vmax=before.value.max(),
+        vmin=before.value.min(),
         last=before.ts.max(),
-        at=before.at.max(),
     )
     rows = per.to_pyarrow()
-    index = pc.index_in(rows["lead_id"], value_set=ids).to_numpy(zero_copy_only=False)
-    types = rows["type"].to_numpy(zero_copy_only=False)
+    index = rows["m_row"].to_numpy(zero_copy_only=False).astype(np.int64)
+    types = np.asarray(rows["type"].to_pylist(), dtype=object)
     n = rows["n"].to_numpy(zero_copy_only=False).astype(float)
-    recent = pc.fill_null(rows["recent"], 0).to_numpy(zero_copy_only=False).astype(float)
-    v = pc.cast(rows["v"], pa.float64()).to_numpy(zero_copy_only=False)
-    gap = pc.subtract(rows["at"], rows["last"]).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    days = gap / 86_400e6  # microseconds
-    out = Behaviour({}, {}, {}, {})
-    size = len(ids)
-    for kind in np.unique(types):
-        at = types == kind
-        where = index[at].astype(np.int64)
-        counts = np.zeros(size)
-        counts[where] = n[at]
-        out.counts[str(kind)] = counts
-        r = np.zeros(size)
-        r[where] = recent[at]
-        out.recent[str(kind)] = r
-        s = np.full(size, np.nan)
-        s[where] = v[at]
-        out.sums[str(kind)] = s
-        d = np.full(size, np.nan)
-        d[where] = days[at]
-        out.days_since[str(kind)] = d
+    recent = {
+        d: pc.fill_null(rows[f"recent_{d}"], 0).to_numpy(zero_copy_only=False).astype(float)
+        for d in RECENT_WINDOWS
+    }
+
+    def floats(name: str) -> np.ndarray:
+        return np.asarray(
+            pc.fill_null(pc.cast(rows[name], pa.float64()), np.nan).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=float,
+        )
+
+    v, vmax, vmin = floats("v"), floats("vmax"), floats("vmin")
+    last = rows["last"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    moment = at.astype("datetime64[us]")[index]
+    days = (moment - last).astype(np.int64) / 86_400e6
+    for kind in sorted({str(t) for t in types if t is not None}):
+        sel = types == kind
+        where = index[sel]
+        for target, values, empty in (
+            (out.counts, n, 0.0),
+            *((out.recent[d], recent[d], 0.0) for d in RECENT_WINDOWS),
+            (out.sums, v, np.nan),
+            (out.highest, vmax, np.nan),
+            (out.lowest, vmin, np.nan),
+            (out.days_since, days, np.nan),
+        ):
+            column = np.full(size, empty)
+            column[where] = values[sel]
+            target[kind] = column
     return out
 
 
-def _bands(values: np.ndarray, bins: int) -> list[tuple[float | None, float | None]]:
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-    bounds: list[float | None] = [None, *[float(e) for e in edges], None]
-    return list(itertools.pairwise(bounds))
+def nice(value: float, digits: int = 2) -> float:
+    """A number rounded to `digits` significant digits: 0.7333 -> 0.73, 1234 -> 1200."""
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    scale = 10 ** (digits - 1 - math.floor(math.log10(abs(value))))
+    return float(round(value * scale) / scale)
 
 
-def _band_name(field: str, low: float | None, high: float | None) -> str:
-    if low is None:
-        return f"{field} < {high:g}"
-    if high is None:
-        return f"{field} >= {low:g}"
-    return f"{field} in [{low:g}, {high:g})"
-
-
-def _inside(arr: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-    inside: np.ndarray = ~np.isnan(arr)
-    if low is not None:
-        inside &= arr >= low
-    if high is not None:
-        inside &= arr < high
-    return inside
+def _fmt(value: float) -> str:
+    return f"{value:g}"
 
 
 def numbers(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -188,9 +188,29 @@ def codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
     return np.asarray(indices, dtype=np.int64), encoded.dictionary.to_pylist()
 
 
+def folded_codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Category codes of text as the engine compares it (folded), each category named by its
+    most frequent spelling."""
+    index, values = codes(column)
+    groups: dict[str, int] = {}
+    spelling: list[tuple[int, Any]] = []
+    recode = np.full(len(values) + 1, -1, dtype=np.int64)
+    counts = np.bincount(index[index >= 0], minlength=len(values))
+    for k, v in enumerate(values):
+        key = fold(str(v))
+        g = groups.setdefault(key, len(groups))
+        recode[k] = g
+        if g == len(spelling):
+            spelling.append((int(counts[k]), v))
+        elif counts[k] > spelling[g][0]:
+            spelling[g] = (int(counts[k]), v)
+    return recode[index], [v for _, v in spelling]
+
+
 def described(name: str, column: pa.ChunkedArray, rows: int, exclude: frozenset[str]) -> str | None:
     """How a lead field can describe leads: category, flag or number; None when it cannot."""
-    if name in IDENTIFIERS or name in exclude or name in ("at", "won"):
+    bare = name.removeprefix(ACCOUNT_PREFIX)
+    if name in IDENTIFIERS or bare in IDENTIFIERS or name in exclude or name in ("at", "won"):
         return None
     kind = column.type
     if pa.types.is_boolean(kind):
@@ -206,27 +226,48 @@ def described(name: str, column: pa.ChunkedArray, rows: int, exclude: frozenset[
     return None
 
 
+def _direction(values: np.ndarray, y: np.ndarray) -> float:
+    """+1 when larger values win more often, -1 when smaller do (rank correlation)."""
+    present = ~np.isnan(values)
+    if present.sum() < 3 or len(np.unique(values[present])) < 2:
+        return 0.0
+    ranks = np.argsort(np.argsort(values[present], kind="stable"), kind="stable")
+    c = np.corrcoef(ranks, y[present].astype(float))[0, 1]
+    return 0.0 if not np.isfinite(c) else float(np.sign(c))
+
+
+def _thresholds(values: np.ndarray, bins: int) -> list[float]:
+    present = values[~np.isnan(values)]
+    if len(present) == 0:
+        return []
+    edges = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
+    return sorted({nice(float(e)) for e in edges})
+
+
 def build(
     data: Dataset,
+    found: Examples,
     *,
-    cutoff: datetime | None = None,
     min_support: int = 30,
-    bins: int = 5,
+    bins: int = 8,
     exclude: frozenset[str] = frozenset(),
 ) -> Features:
-    """Features of every decided lead (see the module docstring)."""
-    table = decided(data, cutoff)
+    """Features of every example (see the module docstring); supports, thresholds and
+    directions are chosen on the training rows only."""
+    table = found.table
     n = table.num_rows
-    y = np.asarray(table["won"].to_numpy(zero_copy_only=False), dtype=bool)
-    ids = table["lead_id"].combine_chunks()
+    y = found.y
+    train = ~found.holdout
     columns: list[np.ndarray] = []
     features: list[Feature] = []
     seen: set[bytes] = set()
+    n_train = int(train.sum())
+    support_needed = min(min_support, max(5, n_train // 20))
 
     def add(feature: Feature, column: np.ndarray) -> None:
-        support = int(np.count_nonzero(column))
+        support = int(np.count_nonzero(column[train]))
         # a feature nearly every or almost no lead has says nothing (and fits badly)
-        if not min_support <= support <= n - min_support:
+        if not support_needed <= support <= n_train - support_needed:
             return
         values = column.astype(float)
         key = values.tobytes()
@@ -240,45 +281,83 @@ def build(
         column = table[name]
         how = described(name, column, n, exclude)
         if how == "flag":
-            add(Feature(name, "flag", name), numbers(column) == 1)
+            add(Feature(f"{name} = yes", "flag", name), numbers(column) == 1)
         elif how == "number":
-            arr = numbers(column)
-            present = arr[~np.isnan(arr)]
-            for low, high in _bands(present, bins):
-                feature = Feature(_band_name(name, low, high), "band", name, low=low, high=high)
-                add(feature, _inside(arr, low, high))
+            _numeric(name, numbers(column), y, train, bins, add)
         elif how == "category":
-            index, values = codes(column)
+            index, values = folded_codes(column)
             for k in sorted(range(len(values)), key=lambda k: str(values[k])):
                 add(Feature(f"{name} = {values[k]}", "category", name, value=values[k]), index == k)
-    moments = data.leads.join(labels(data, cutoff), "lead_id").select("lead_id", "at")
-    _behaviour(behaviour(data, moments, ids, cutoff), bins, add)
+    ids = table["lead_id"].combine_chunks()
+    stats = behaviour(data, ids, found.at)
+    _behaviour(stats, y, train, bins, exclude, add)
     if not features:
         raise DataError(
-            f"no feature varies enough among the {n} decided leads (each needs at least "
-            f"{min_support} leads with and without it)"
+            f"no feature varies enough among the {n_train:,} training examples (each needs at "
+            f"least {support_needed} with and without it): the data has "
+            + (
+                "no lead field that describes leads and no events"
+                if not stats.counts
+                else "too little variation"
+            )
         )
-    at = table["at"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    return Features(ids.to_pylist(), features, np.column_stack(columns), y, at)
+    return Features(
+        found.lead_ids, features, np.column_stack(columns), y, found.at, found.holdout.copy()
+    )
 
 
-def _behaviour(stats: Behaviour, bins: int, add: Callable[[Feature, np.ndarray], None]) -> None:
-    """Capped event counts, recent events and value bands per event type."""
+def _numeric(
+    name: str,
+    arr: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    bins: int,
+    add: Callable[[Feature, np.ndarray], None],
+) -> None:
+    direction = _direction(arr[train], y[train])
+    if direction == 0:
+        return
+    for t in _thresholds(arr[train], bins):
+        present = ~np.isnan(arr)
+        if direction > 0:
+            add(Feature(f"{name} >= {_fmt(t)}", "at_least", name, threshold=t), present & (arr >= t))
+        else:
+            add(Feature(f"{name} < {_fmt(t)}", "below", name, threshold=t), present & (arr < t))
+
+
+def _behaviour(
+    stats: Behaviour,
+    y: np.ndarray,
+    train: np.ndarray,
+    bins: int,
+    exclude: frozenset[str],
+    add: Callable[[Feature, np.ndarray], None],
+) -> None:
+    """Capped event counts, recent events and value thresholds per event type."""
     for kind in sorted(stats.counts):
+        if kind in exclude:
+            continue
         column = stats.counts[kind]
-        done = column[column > 0]
+        done = column[train & (column > 0)]
+        if len(done) == 0:
+            continue
         # beyond the 95th percentile more events add nothing: rules cap them (max_count)
         cap = max(1, int(np.ceil(np.quantile(done, 0.95))))
-        name = f"{kind} events" + (f" (up to {cap})" if cap > 1 else "")
-        add(Feature(name, "count", kind, cap=cap), np.minimum(column, cap))
-    for kind in sorted(stats.recent):
-        label = f"{kind} in the last {RECENT_DAYS} days"
-        add(Feature(label, "recent", kind, days=RECENT_DAYS), stats.recent[kind] > 0)
-    for kind in sorted(stats.sums):
-        arr = stats.sums[kind]
-        present = arr[~np.isnan(arr)]
-        if len(np.unique(present)) < 2:
+        label = f"{kind} events" + (f" (up to {cap})" if cap > 1 else "")
+        add(Feature(label, "count", kind, cap=cap), np.minimum(column, cap))
+        for d in RECENT_WINDOWS:
+            add(
+                Feature(f"{kind} in the last {d} days", "recent", kind, days=d),
+                stats.recent[d][kind] > 0,
+            )
+        high, low = stats.highest[kind], stats.lowest[kind]
+        direction = _direction(high[train], y[train])
+        if direction == 0:
             continue
-        for low, high in _bands(present, bins):
-            label = _band_name(f"{kind} value", low, high)
-            add(Feature(label, "value_band", kind, low=low, high=high), _inside(arr, low, high))
+        for t in _thresholds(high[train], bins):
+            if direction > 0:
+                label = f"{kind} with value >= {_fmt(t)}"
+                add(Feature(label, "value_at_least", kind, threshold=t), high >= t)
+            else:
+                label = f"{kind} with value < {_fmt(t)}"
+                add(Feature(label, "value_below", kind, threshold=t), low < t)

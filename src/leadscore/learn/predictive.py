@@ -7,18 +7,21 @@ bins features into histograms so a million leads fit in minutes on two cores, an
 deterministic given its seed. LightGBM is the same algorithm family and rarely better at this
 size; it would add a native library for no gain.
 
-Columns are the same candidate features `suggest` draws on, unbinned: each descriptive lead
-field (category, flag or number) and, per event type, the number of events, their summed value
-and the days since the last one — all taken before the lead's outcome (training) or before
-`as_of` (prediction).
+Examples are those `suggest` learns from (`leadscore.learn.examples`): each lead open at a
+cut-off, labelled by a win within the horizon. Columns are the candidates `suggest` draws on,
+unbinned: each descriptive lead or account field (category, flag or number) and, per event
+type, the number of events, their summed value and the days since the last one — all from
+events before the cut-off (training) or before `as_of` (prediction). Fields and features the
+leakage guard refuses are left out and listed.
 
-Validation: the last `holdout` share of decided leads by outcome time is held out when the
-outcomes are spread over time (the model is judged on leads decided after those it learnt
-from); otherwise a stratified random share. The training leads are cut into five stratified
-folds (two beyond 200,000 leads); each fold stops the boosting of a model fitted on the other
-folds early and calibrates it (Platt scaling), and the calibrated models' probabilities are
-averaged — every training lead is used for fitting and for calibration, never both in one
-model. The saved artefact is exactly the model the holdout judged.
+Validation: with outcomes spread over time, the holdout is the leads open at the evaluation
+cut-off, judged by wins within the horizon after it (what a backtest at that cut-off judges),
+and training uses earlier cut-offs whose horizons end by then; otherwise a stratified share of
+leads. The training examples are cut into five stratified folds by lead (two beyond 200,000
+examples); each fold stops the boosting of a model fitted on the other folds early and
+calibrates it (Platt scaling), and the calibrated models' probabilities are averaged — every
+training example is used for fitting and for calibration, never both in one model. The saved
+artefact is exactly the model the holdout judged.
 """
 
 from __future__ import annotations
@@ -28,41 +31,33 @@ import platform
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import ibis
 import joblib
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError, LeadscoreError
 from leadscore.learn.baselines import logistic, naive_bayes
-from leadscore.learn.features import (
-    MIN_PER_CLASS,
-    Behaviour,
-    behaviour,
-    build,
-    codes,
-    decided,
-    described,
-    labels,
-    numbers,
-)
+from leadscore.learn import examples as ex
+from leadscore.learn.features import Behaviour, behaviour, build, codes, described, numbers
+from leadscore.learn.leakage import Refusal, implausible, late_fields
 from leadscore.schema import Dataset
 
 FORMAT = 1
 ColumnKind = Literal["category", "flag", "number", "count", "value", "days_since"]
-Split = Literal["auto", "time", "stratified"]
+Split = ex.Split
 # HistGradientBoosting bins a categorical feature into at most 255 bins, one kept for missing.
 MAX_CATEGORIES = 254
 FOLDS = 5
@@ -71,7 +66,7 @@ LARGE = 200_000
 # Fewer rows than this are predicted on one thread.
 SMALL = 2000
 STEPS = (
-    "reading leads and outcomes",
+    "finding the examples",
     "counting events",
     *(f"fitting and calibrating gradient boosting, fold {k}" for k in range(1, FOLDS + 1)),
     "checking on the holdout",
@@ -325,36 +320,6 @@ def _assemble(
 # --- training --------------------------------------------------------------------------------
 
 
-def split(
-    at: np.ndarray, y: np.ndarray, holdout: float, seed: int, how: Split = "auto"
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Training and holdout rows: by outcome time when the outcomes are spread over time."""
-    rows = np.arange(len(y))
-    if how != "stratified":
-        order = np.lexsort((rows, at))
-        start = round(len(y) * (1 - holdout))
-        first_held = at[order[min(start, len(y) - 1)]]
-        # ties at the boundary go to the holdout, so no lead is judged by a model that saw a
-        # lead decided at the same instant
-        test = np.flatnonzero(at >= first_held)
-        train = np.flatnonzero(at < first_held)
-        good = (
-            len(test) >= 0.05 * len(y)
-            and len(train) >= 0.5 * len(y)
-            and min(int(y[test].sum()), int((~y[test]).sum())) >= 5
-            and min(int(y[train].sum()), int((~y[train]).sum())) >= MIN_PER_CLASS
-        )
-        if good:
-            return train, test, {"kind": "time", "holdout_from": str(first_held)}
-        if how == "time":
-            raise DataError(
-                "a time-aware split needs outcomes spread over time: the last "
-                f"{holdout:.0%} of outcomes by time must hold won and lost leads"
-            )
-    train, test = train_test_split(rows, test_size=holdout, stratify=y, random_state=seed)
-    return np.sort(train), np.sort(test), {"kind": "stratified", "seed": seed}
-
-
 def _estimator(categorical: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
     # shallow trees and a slow rate with patience generalise best on lead data (a few
     # thousand to a few million rows, tens of columns); early stopping decides the length
@@ -395,35 +360,57 @@ def train(
     seed: int = 42,
     how: Split = "auto",
     cutoff: datetime | None = None,
+    horizon: timedelta | None = None,
+    every: timedelta | None = None,
     exclude: frozenset[str] = frozenset(),
+    allow: frozenset[str] = frozenset(),
     baselines: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> Predictor:
     """Train, calibrate and judge a predictive model on the data's outcomes (module docstring)."""
     step = progress or (lambda _: None)
     step(STEPS[0])
-    table = decided(data, cutoff)
-    y = np.asarray(table["won"].to_numpy(zero_copy_only=False), dtype=bool)
-    at = table["at"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    fr = ex.frame(
+        data, cutoff=cutoff, horizon=horizon, every=every, holdout=holdout, split=how, seed=seed
+    )
+    found = ex.examples(data, fr)
+    table, y, at = found.table, found.y, found.at
     ids = table["lead_id"].combine_chunks()
+    train_rows = np.flatnonzero(~found.holdout)
+    test_rows = np.flatnonzero(found.holdout)
+    refused = late_fields(table, y, ~found.holdout, allow)
+    readable = None
+    try:
+        readable = build(data, found, exclude=exclude | {r.name for r in refused})
+    except DataError:
+        pass  # no readable feature varies; the predictive columns may still
+    if readable is not None:
+        for r in implausible(readable, allow):
+            feature = next(f for f in readable.features if f.name == r.name)
+            refused.append(Refusal(feature.field, f"{r.name!r}: {r.reason}"))
+    dropped = exclude | {r.name for r in refused}
     step(STEPS[1])
-    moments = data.leads.join(labels(data, cutoff), "lead_id").select("lead_id", "at")
-    stats = behaviour(data, moments, ids, cutoff)
-    train_rows, test_rows, split_info = split(at, y, holdout, seed, how)
-    columns, values, constant = _candidates(table, stats, exclude, train_rows)
+    stats = behaviour(data, ids, at)
+    for r in refused:
+        for part in (stats.counts, stats.sums, stats.days_since):
+            part.pop(r.name, None)
+    columns, values, constant = _candidates(table, stats, dropped, train_rows)
     if not columns:
         raise DataError(
-            f"every candidate feature is the same for all {len(train_rows):,} training leads: "
+            f"every candidate feature is the same for all {len(train_rows):,} training examples: "
             "nothing to learn from"
         )
     X = np.column_stack(values)
     categorical = np.array([c.kind == "category" for c in columns])
-    # past LARGE training leads two folds fit as well as five, at two fifths of the time
+    # past LARGE training examples two folds fit as well as five, at two fifths of the time
     n_folds = FOLDS if len(train_rows) <= LARGE else 2
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    groups = np.asarray(found.lead_ids, dtype=object)[train_rows]
     members: list[CalibratedClassifierCV] = []
     iterations: list[int] = []
-    for k, (fit_part, held_part) in enumerate(folds.split(train_rows, y[train_rows])):
+    for k, (fit_part, held_part) in enumerate(
+        folds.split(train_rows, y[train_rows], groups)
+    ):
         step(STEPS[2 + k])
         fit_rows, held_rows = train_rows[fit_part], train_rows[held_part]
         boosted = _estimator(categorical, seed)
@@ -450,38 +437,63 @@ def train(
         },
     )
     step(STEPS[2 + FOLDS])
-    p = predictor.probabilities(X[test_rows])
-    yt = y[test_rows]
-    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
-    predictor.metrics = {
-        "holdout_auc": float(roc_auc_score(yt, p)),
-        "brier": float(brier_score_loss(yt, p)),
-        "log_loss": float(log_loss(yt, p, labels=[False, True])),
-        "top_decile_lift": float(yt[top].mean() / yt.mean()),
-        "calibration": _calibration_table(yt, p),
-        "boosting_iterations": iterations,
-    }
+    base_train = float(y[train_rows].mean())
+    notes = [*fr.derived, *(r.text() for r in refused)]
+    if len(test_rows):
+        p = predictor.probabilities(X[test_rows])
+        yt = y[test_rows]
+        top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
+        base_held = float(yt.mean())
+        predictor.metrics = {
+            "holdout_auc": float(roc_auc_score(yt, p)),
+            "brier": float(brier_score_loss(yt, p)),
+            "log_loss": float(log_loss(yt, p, labels=[False, True])),
+            "top_decile_lift": float(yt[top].mean() / yt.mean()),
+            "calibration": _calibration_table(yt, p),
+            "mean_predicted": float(p.mean()),
+            "base_rates": {"training": base_train, "holdout": base_held},
+            "boosting_iterations": iterations,
+        }
+        if fr.split == "time":
+            predictor.metrics["drift"] = _drift(base_train, base_held, float(p.mean()))
+    else:
+        predictor.metrics = {
+            "base_rates": {"training": base_train},
+            "boosting_iterations": iterations,
+        }
+        notes.append(
+            "no holdout (--holdout 0): learnt from every example; judge the model by the "
+            "figures of a run with a holdout, or by a backtest on later data"
+        )
     predictor.training = {
-        "decided_leads": len(y),
+        "examples": len(y),
         "won": int(y.sum()),
         "lost": int((~y).sum()),
         "train_leads": len(train_rows),
         "folds": n_folds,
         "holdout_leads": len(test_rows),
-        "holdout_won": int(yt.sum()),
-        "split": split_info,
-        "outcomes_from": str(at.min()),
-        "outcomes_to": str(at.max()),
-        "cutoff": str(utc_naive(cutoff)) if cutoff is not None else None,
+        "holdout_won": int(y[test_rows].sum()),
+        "split": {"kind": fr.split, **fr.as_dict()},
+        "frame": fr.describe(),
         "excluded_fields": sorted(exclude),
+        "refused": [{"name": r.name, "reason": r.reason} for r in refused],
         "constant_dropped": constant,
+        "notes": notes,
     }
-    if baselines:
+    if baselines and len(test_rows):
         step(STEPS[3 + FOLDS])
-        predictor.metrics["baselines"] = _baselines(
-            data, cutoff, exclude, ids, train_rows, test_rows, y
-        )
+        predictor.metrics["baselines"] = _baselines(readable, train_rows, test_rows, y)
     return predictor
+
+
+def _drift(base_train: float, base_held: float, mean_predicted: float) -> str:
+    """The base-rate shift between the training periods and the later one, in words."""
+    shift = 100 * (base_held - base_train)
+    return (
+        f"base rate {100 * base_train:.1f} % in the training periods, {100 * base_held:.1f} % "
+        f"in the later period ({shift:+.1f} pp); the model predicted {100 * mean_predicted:.1f} % "
+        "on average there"
+    )
 
 
 def _typical(values: np.ndarray, kind: ColumnKind) -> float:
@@ -498,22 +510,12 @@ def _typical(values: np.ndarray, kind: ColumnKind) -> float:
 
 
 def _baselines(
-    data: Dataset,
-    cutoff: datetime | None,
-    exclude: frozenset[str],
-    ids: pa.Array,
-    train_rows: np.ndarray,
-    test_rows: np.ndarray,
-    y: np.ndarray,
+    readable: Any, train_rows: np.ndarray, test_rows: np.ndarray, y: np.ndarray
 ) -> dict[str, Any]:
-    """Naive Bayes and plain logistic regression on the readable features, same split."""
-    try:
-        readable = build(data, cutoff=cutoff, exclude=exclude)
-    except DataError as exc:
+    """Naive Bayes and plain logistic regression on the readable features, same rows."""
+    if readable is None:
         # the baselines need readable features that vary; the predictive model may not
-        return {"skipped": f"baselines skipped: {exc}"}
-    if readable.lead_ids != ids.to_pylist():
-        raise AssertionError("readable features and predictive columns disagree on the leads")
+        return {"skipped": "baselines skipped: no readable feature varies among the examples"}
     X = readable.X
     nb = naive_bayes(X[train_rows], y[train_rows], X[test_rows])
     lr = logistic(X[train_rows], y[train_rows], X[test_rows], seed=0)
@@ -540,21 +542,21 @@ def predict(
 ) -> Predictions:
     """Probabilities of winning as of `as_of`, from fields and events before it."""
     as_of = utc_naive(as_of)
-    leads = data.leads
+    table, _ = ex.lead_table(data)
     if lead_ids is not None:
-        leads = leads.filter(leads.lead_id.isin(list(lead_ids)))
-    missing = sorted(set(predictor.lead_fields) - set(leads.columns))
+        wanted = pa.array(sorted({str(i) for i in lead_ids}), pa.string())
+        table = table.filter(pc.is_in(pc.cast(table["lead_id"], pa.string()), value_set=wanted))
+    missing = sorted(set(predictor.lead_fields) - set(table.column_names))
     if missing:
         raise DataError(
             f"the leads have no {', '.join(repr(m) for m in missing)}: the predictive model "
             f"{predictor.name!r} was trained with {'them' if len(missing) > 1 else 'it'}"
         )
-    table = leads.order_by("lead_id").to_pyarrow()
     ids = table["lead_id"].combine_chunks()
     notes: list[str] = []
     lead_values = _lead_matrix(predictor.columns, table, notes)
-    moments = leads.select("lead_id", at=ibis.literal(as_of))
-    stats = behaviour(data, moments, ids)
+    moments = np.full(table.num_rows, np.datetime64(as_of, "us"))
+    stats = behaviour(data, ids, moments)
     X = _assemble(predictor.columns, lead_values, stats, table.num_rows)
     return Predictions(ids.to_pylist(), predictor.probabilities(X), X, notes)
 
@@ -564,13 +566,27 @@ def predict_records(
     leads: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]],
     as_of: datetime,
+    accounts: Sequence[Mapping[str, Any]] = (),
 ) -> np.ndarray:
-    """Probabilities for leads given as records (the service's path), as `predict` computes."""
+    """Probabilities for leads given as records (the service's path), as `predict` computes;
+    account fields (`account.<field>`) come from `accounts` by the lead's account_id."""
     as_of = utc_naive(as_of)
+    by_account = {str(a["account_id"]): a for a in accounts if a.get("account_id") is not None}
+    leads = [
+        {
+            **r,
+            **{
+                f"{ex.ACCOUNT_PREFIX}{k}": v
+                for k, v in by_account.get(str(r.get("account_id")), {}).items()
+                if k != "account_id"
+            },
+        }
+        for r in leads
+    ]
     ids = [str(r["lead_id"]) for r in leads]
     index = {lead: i for i, lead in enumerate(ids)}
     size = len(ids)
-    stats = Behaviour({}, {}, {}, {})
+    stats = Behaviour({}, {}, {}, {}, {}, {})
     for ev in events:
         i = index.get(str(ev["lead_id"]))
         ts = utc_naive(ev["ts"])

@@ -193,7 +193,7 @@ class Scorer:
     ) -> list[LeadScore]:
         if active.predictor is not None and active.model.prediction is not None:
             field = active.model.prediction.field
-            chances = predict_records(active.predictor, leads, events, as_of)
+            chances = predict_records(active.predictor, leads, events, as_of, accounts)
             # as in batch scoring, a probability the lead brings (a CRM attribute) is used as given
             leads = [
                 r if r.get(field) is not None else {**r, field: float(p)}
