@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import re
 import shutil
 import threading
@@ -26,7 +25,8 @@ from threadpoolctl import threadpool_limits
 from leadscore.errors import DataError
 from leadscore.io import generate, load_dataset
 from leadscore.io.mapping import packaged_mapping
-from leadscore.learn.features import behaviour, decided, labels
+from leadscore.learn import examples as ex
+from leadscore.learn.features import behaviour
 from leadscore.learn.predictive import (
     FORMAT,
     ArtefactError,
@@ -38,7 +38,6 @@ from leadscore.learn.predictive import (
     predict,
     predict_records,
     save,
-    split,
     train,
 )
 from leadscore.schema import Dataset
@@ -150,13 +149,13 @@ def test_x_education_holdout_beats_the_target_and_naive_bayes(x_model: Predictor
     assert len(m["boosting_iterations"]) == 5
     assert all(10 < k < 2000 for k in m["boosting_iterations"])  # stopped early, not capped
     t = x_model.training
-    # one outcome instant: a time-aware split is impossible, 20 % stratified instead
-    assert t["split"] == {"kind": "stratified", "seed": 42}
-    assert (t["decided_leads"], t["won"], t["lost"]) == (9240, 3561, 5679)
+    # one outcome instant: a split by time is impossible, 20 % stratified instead
+    assert t["split"]["kind"] == "stratified" and not t["split"]["timed"]
+    assert t["split"]["cutoffs"] == ["2020-01-01T12:00:00"]
+    assert (t["examples"], t["won"], t["lost"]) == (9240, 3561, 5679)
     assert (t["train_leads"], t["holdout_leads"]) == (7392, 1848)
     assert t["holdout_won"] == round(1848 * 3561 / 9240)  # stratified: the same share won
-    assert t["outcomes_from"] == t["outcomes_to"]
-    assert t["excluded_fields"] == [] and t["cutoff"] is None
+    assert t["excluded_fields"] == [] and t["refused"] == []
     # the mapping's fields are used; identifiers and unmapped columns (Tags ...) are not
     fields = {c.field for c in x_model.columns}
     assert {"occupation", "lead_origin", "source", "time_on_website"} <= fields
@@ -184,12 +183,10 @@ def test_x_education_probabilities_are_calibrated(x_model: Predictor) -> None:
 def test_the_model_is_exactly_the_one_the_holdout_judged(
     x_model: Predictor, x_education: Dataset, x_predictions: Predictions
 ) -> None:
-    # recompute the split and score the holdout with the trained model: the same metrics
-    table = decided(x_education)
-    y = np.asarray(table["won"].to_numpy(zero_copy_only=False), dtype=bool)
-    at = table["at"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    _, test, _ = split(at, y, 0.2, 42)
-    assert x_predictions.lead_ids == table["lead_id"].to_pylist()
+    # recompute the examples and score the holdout with the trained model: the same metrics
+    found = ex.examples(x_education, ex.frame(x_education))
+    y, test = found.y, np.flatnonzero(found.holdout)
+    assert x_predictions.lead_ids == found.lead_ids
     p = x_predictions.probability[test]
     assert roc_auc_score(y[test], p) == pytest.approx(x_model.metrics["holdout_auc"], abs=1e-12)
     assert np.mean((p - y[test]) ** 2) == pytest.approx(x_model.metrics["brier"], abs=1e-12)
@@ -210,65 +207,64 @@ def test_online_shoppers_holdout_beats_naive_bayes() -> None:
 # --- splits -------------------------------------------------------------------------------------
 
 
-def _labels(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    table = decided(data)
-    y = np.asarray(table["won"].to_numpy(zero_copy_only=False), dtype=bool)
-    at = table["at"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
-    return at, y
-
-
 def test_outcomes_spread_over_time_are_split_by_time(
     generated: Dataset, generated_model: Predictor
 ) -> None:
-    at, y = _labels(generated)
-    assert at.max() - at.min() > np.timedelta64(300, "D")
-    train_rows, test_rows, info = split(at, y, 0.2, 42)
-    assert info["kind"] == "time"
-    # every holdout lead was decided after every training lead; the boundary goes to the holdout
-    assert at[test_rows].min() > at[train_rows].max()
-    assert info["holdout_from"] == str(at[test_rows].min())
-    assert len(train_rows) + len(test_rows) == len(y)
-    assert not set(train_rows.tolist()) & set(test_rows.tolist())
-    assert 0.2 <= len(test_rows) / len(y) < 0.21
-    # train splits the same way and judges the same holdout
     t = generated_model.training
-    assert t["split"] == info
-    assert (t["train_leads"], t["holdout_leads"]) == (len(train_rows), len(test_rows))
-    assert t["holdout_won"] == int(y[test_rows].sum())
-    assert t["outcomes_from"] == str(at.min()) and t["outcomes_to"] == str(at.max())
+    frame = t["split"]
+    assert frame["kind"] == "time" and frame["timed"]
+    evaluation = datetime.fromisoformat(frame["evaluation_cutoff"])
+    horizon = timedelta(days=frame["horizon_days"])
+    # every training example's horizon ended by the evaluation cut-off: its label was known
+    assert all(datetime.fromisoformat(c) + horizon <= evaluation for c in frame["cutoffs"])
+    # the holdout is the backtest's population at the evaluation cut-off
+    found = ex.examples(generated, ex.frame(generated))
+    assert (t["train_leads"], t["holdout_leads"]) == (
+        int((~found.holdout).sum()),
+        int(found.holdout.sum()),
+    )
+    assert set(found.at[found.holdout].tolist()) == {evaluation}
+    assert t["holdout_won"] == int(found.y[found.holdout].sum())
+    assert "drift" in generated_model.metrics
+    assert "in the later period" in generated_model.metrics["drift"]
 
 
-def test_a_stratified_split_can_be_forced(generated: Dataset) -> None:
-    at, y = _labels(generated)
-    train_rows, test_rows, info = split(at, y, 0.2, 7, how="stratified")
-    assert info == {"kind": "stratified", "seed": 7}
-    assert len(test_rows) == math.ceil(0.2 * len(y))
-    assert abs(y[test_rows].mean() - y.mean()) < 0.01
-    # not by time: the holdout's outcomes span the year
-    assert at[test_rows].min() < at[train_rows].max()
-    again = split(at, y, 0.2, 7, how="stratified")
-    assert np.array_equal(again[1], test_rows)
-    other = split(at, y, 0.2, 8, how="stratified")
-    assert not np.array_equal(other[1], test_rows)
+def test_a_stratified_split_can_be_forced_and_is_labelled_optimistic(generated: Dataset) -> None:
+    frame = ex.frame(generated, split="stratified", seed=7)
+    assert frame.split == "stratified" and "optimistic" in frame.describe()
+    found = ex.examples(generated, frame)
+    # all of a lead's examples fall on one side
+    ids = np.asarray(found.lead_ids, dtype=object)
+    assert not set(ids[found.holdout]) & set(ids[~found.holdout])
+    again = ex.examples(generated, ex.frame(generated, split="stratified", seed=7))
+    assert np.array_equal(again.holdout, found.holdout)
+    other = ex.examples(generated, ex.frame(generated, split="stratified", seed=8))
+    assert not np.array_equal(other.holdout, found.holdout)
 
 
 def test_a_time_split_needs_outcomes_spread_over_time(x_education: Dataset) -> None:
-    at, y = _labels(x_education)
-    assert len(np.unique(at)) == 1
-    assert split(at, y, 0.2, 42)[2]["kind"] == "stratified"  # auto falls back
-    with pytest.raises(DataError, match="a time-aware split needs outcomes spread over time"):
-        split(at, y, 0.2, 42, how="time")
-    with pytest.raises(DataError, match="last 20% of outcomes by time must hold won and lost"):
+    assert ex.frame(x_education).split == "stratified"  # auto falls back
+    with pytest.raises(DataError, match="a split by time needs outcomes spread over time"):
         train(x_education, how="time")
 
 
 # --- leakage ------------------------------------------------------------------------------------
 
 
+def _first_outcomes(directory: Path) -> list[dict[str, object]]:
+    first: dict[str, dict[str, object]] = {}
+    for o in sorted(_outcomes(directory), key=lambda o: o["ts"]):  # type: ignore[arg-type,return-value]
+        first.setdefault(
+            str(o["lead_id"]),
+            {"lead_id": o["lead_id"], "at": o["ts"], "won": o["outcome"] == "won"},
+        )
+    return sorted(first.values(), key=lambda o: str(o["lead_id"]))
+
+
 def test_events_at_or_after_the_outcome_change_nothing(
     generated_dir: Path, generated: Dataset, generated_model: Predictor, tmp_path: Path
 ) -> None:
-    first = decided(generated).select(["lead_id", "at", "won"]).to_pylist()
+    first = _first_outcomes(generated_dir)
     events = pq.read_table(generated_dir / "events.parquet")
 
     def with_events(name: str, extra: list[dict[str, object]]) -> Dataset:
@@ -285,7 +281,7 @@ def test_events_at_or_after_the_outcome_change_nothing(
                 "event_id": f"tell-{i}",
                 "lead_id": o["lead_id"],
                 "type": "contract_signed" if o["won"] else "demo_request",
-                "ts": o["at"] + timedelta(hours=i % 2),
+                "ts": o["at"] + timedelta(hours=i % 2),  # type: ignore[operator]
                 "value": 1000.0,
             }
             for i, o in enumerate(first)
@@ -305,7 +301,7 @@ def test_events_at_or_after_the_outcome_change_nothing(
                 "event_id": f"tell-{i}",
                 "lead_id": o["lead_id"],
                 "type": "contract_signed",
-                "ts": o["at"] - timedelta(seconds=1),
+                "ts": o["at"] - timedelta(seconds=1),  # type: ignore[operator]
                 "value": 1000.0,
             }
             for i, o in enumerate(first)
@@ -313,14 +309,10 @@ def test_events_at_or_after_the_outcome_change_nothing(
         ],
     )
     ids = pa.array([o["lead_id"] for o in first])
+    at = np.array([o["at"] for o in first], dtype="datetime64[us]")
     won = np.array([o["won"] for o in first], dtype=float)
-
-    def counts(data: Dataset) -> dict[str, np.ndarray]:
-        moments = data.leads.join(labels(data), "lead_id").select("lead_id", "at")
-        return behaviour(data, moments, ids).counts
-
-    assert np.array_equal(counts(seen)["contract_signed"], won)
-    assert "contract_signed" not in counts(leaked)
+    assert np.array_equal(behaviour(seen, ids, at).counts["contract_signed"], won)
+    assert "contract_signed" not in behaviour(leaked, ids, at).counts
 
 
 # --- artefacts ----------------------------------------------------------------------------------
@@ -419,46 +411,57 @@ def test_one_class_is_refused(generated_dir: Path, tmp_path: Path) -> None:
     lost = [o for o in _outcomes(data_dir) if o["outcome"] == "lost"]
     _write_outcomes(data_dir, lost)
     with pytest.raises(
-        DataError, match=rf"0 won and {len(lost)} lost leads: .* \(only one class\)"
+        DataError, match=r"0 won and \d+ other training examples .* \(only one class\)"
     ):
         train(load_dataset(data_dir))
 
 
-def test_too_few_won_are_refused_with_the_numbers(generated_dir: Path, tmp_path: Path) -> None:
-    data_dir = _copy(generated_dir, tmp_path / "data")
-    outcomes = _outcomes(data_dir)
-    won = [o for o in outcomes if o["outcome"] == "won"]
-    lost = [o for o in outcomes if o["outcome"] == "lost"]
-    _write_outcomes(data_dir, won[:19] + lost)
+def _balanced(directory: Path, won: int, lost: int) -> Dataset:
+    """Leads of two plans decided at one instant: `won` won, `lost` lost."""
+    directory.mkdir()
+    n = won + lost
+    _csv(
+        directory / "leads.csv",
+        ["lead_id", "plan"],
+        [[f"L{i:04d}", "pro" if i % 3 else "basic"] for i in range(n)],
+    )
+    _csv(
+        directory / "outcomes.csv",
+        ["lead_id", "outcome", "ts"],
+        [[f"L{i:04d}", "won" if i < won else "lost", "2025-03-01T00:00:00"] for i in range(n)],
+    )
+    return load_dataset(directory)
+
+
+def test_too_few_won_are_refused_with_the_numbers(tmp_path: Path) -> None:
+    # 24 won leads, 80 % of them (19) train: one short of the minimum
     with pytest.raises(
-        DataError, match=rf"^19 won and {len(lost)} lost leads: learning needs "
+        DataError, match=r"^19 won and \d+ other training examples .*at least 20 of each"
     ) as refused:
-        train(load_dataset(data_dir))
-    assert str(refused.value).endswith("at least 20 of each")  # not "only one class"
-    _write_outcomes(data_dir, won + lost[:19])
-    with pytest.raises(DataError, match=rf"^{len(won)} won and 19 lost leads: .*at least 20"):
-        train(load_dataset(data_dir))
+        train(_balanced(tmp_path / "few-won", 24, 200))
+    assert "only one class" not in str(refused.value)
+    with pytest.raises(DataError, match=r"^\d+ won and 19 other training examples"):
+        train(_balanced(tmp_path / "few-lost", 200, 24))
 
 
-def test_the_minimum_of_each_class_is_enough(generated_dir: Path, tmp_path: Path) -> None:
-    data_dir = _copy(generated_dir, tmp_path / "data")
-    outcomes = _outcomes(data_dir)
-    won = [o for o in outcomes if o["outcome"] == "won"]
-    lost = [o for o in outcomes if o["outcome"] == "lost"]
-    _write_outcomes(data_dir, won[:20] + lost[:20])
-    model = train(load_dataset(data_dir), baselines=False)
-    assert (model.training["won"], model.training["lost"]) == (20, 20)
+def test_the_minimum_of_each_class_is_enough(tmp_path: Path) -> None:
+    model = train(_balanced(tmp_path / "minimum", 25, 25), baselines=False)
+    assert (model.training["won"], model.training["lost"]) == (25, 25)
+    assert (model.training["train_leads"], model.training["holdout_leads"]) == (40, 10)
 
 
 def test_baselines_are_skipped_with_the_reason_when_no_readable_feature_varies(
     tmp_path: Path,
 ) -> None:
-    # 15 teams of 20 leads: each too rare for a readable feature (30 needed), fine for boosting
-    teams = [f"t{i % 15}" for i in range(300)]
+    # 50 teams of 6 leads: each too rare for a readable feature (12 of the 240 training leads
+    # needed), fine for boosting
+    teams = [f"t{i % 50}" for i in range(300)]
     data = _tiny(tmp_path / "tiny", teams, ["east"] * 300)
     model = train(data)
     assert model.columns[0].name == "plan"
-    assert model.metrics["baselines"]["skipped"].startswith("baselines skipped: no feature varies")
+    assert model.metrics["baselines"]["skipped"].startswith(
+        "baselines skipped: no readable feature varies"
+    )
 
 
 def test_a_saved_artefact_is_readable_like_any_file_written_here(
@@ -474,7 +477,7 @@ def test_a_saved_artefact_is_readable_like_any_file_written_here(
 def test_every_feature_constant_is_refused(tmp_path: Path) -> None:
     data = _tiny(tmp_path / "tiny", ["basic"] * 300, ["east"] * 300)
     with pytest.raises(
-        DataError, match="every candidate feature is the same for all 240 training leads"
+        DataError, match="every candidate feature is the same for all 240 training examples"
     ):
         train(data)
 
@@ -556,12 +559,13 @@ def test_records_are_predicted_as_the_batch_path_does(
     assert any(e["ts"] > as_of for e in events) and any(e["ts"] < as_of for e in events)
     batch = predict(generated_model, generated, as_of, lead_ids=ids)
     assert batch.lead_ids == ids
-    records = predict_records(generated_model, sample, events, as_of)
+    accounts = generated.accounts.to_pyarrow().to_pylist() if generated.accounts is not None else []
+    records = predict_records(generated_model, sample, events, as_of, accounts)
     assert np.allclose(records, batch.probability, rtol=0, atol=1e-12)
     assert len(np.unique(np.round(records, 6))) > 50  # the leads really differ
     # the same leads in another order, and only their own events
     own = [e for e in events if e["lead_id"] in set(ids)]
-    backwards = predict_records(generated_model, sample[::-1], own, as_of)
+    backwards = predict_records(generated_model, sample[::-1], own, as_of, accounts)
     assert np.allclose(backwards[::-1], batch.probability, rtol=0, atol=1e-12)
     # a subset of the batch is the batch restricted to it
     everyone = predict(generated_model, generated, as_of)

@@ -34,6 +34,9 @@ Split = Literal["auto", "time", "stratified"]
 HORIZONS = (1, 2, 3, 7, 14, 30, 60, 90, 120, 180, 270, 365, 730)
 # At most this many training cut-offs: older periods add examples of a market that has moved on.
 MAX_CUTOFFS = 12
+# ... and at most about this many training examples (leads x cut-offs): beyond it more cut-offs
+# cost time and memory for examples that repeat the same leads.
+MAX_EXAMPLES = 2_000_000
 # Fewer won or lost examples than this cannot support a fit.
 MIN_PER_CLASS = 20
 ACCOUNT_PREFIX = "account."
@@ -62,7 +65,9 @@ class Frame:
         """One line a user reads before the figures."""
         h = f"horizon {self.horizon_days:g} days"
         first, last = self.cutoffs[0].isoformat(), self.cutoffs[-1].isoformat()
-        span = first if len(self.cutoffs) == 1 else f"{len(self.cutoffs)} cut-offs {first} .. {last}"
+        span = (
+            first if len(self.cutoffs) == 1 else f"{len(self.cutoffs)} cut-offs {first} .. {last}"
+        )
         if self.split == "time":
             assert self.evaluation is not None
             return (
@@ -75,7 +80,10 @@ class Frame:
                 if self.timed
                 else ""
             )
-            return f"{self.holdout:.0%} of leads held out at random within each class{warn}; {span}, {h}"
+            return (
+                f"{self.holdout:.0%} of leads held out at random within each class{warn}; "
+                f"{span}, {h}"
+            )
         return f"no holdout: learnt from every example ({span}, {h})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -200,7 +208,10 @@ def frame(
             "their start"
             + (" (shortened to leave room for earlier periods)" if days < _nice_horizon(q) else "")
         )
-    step = every or horizon
+    # cut-offs a quarter horizon apart: four examples of a lead's progress per horizon
+    step = every or max(_DAY, timedelta(days=math.ceil(horizon / _DAY / 4)))
+    if every is None:
+        derived.append(f"training cut-offs {step.days} days apart (a quarter of the horizon)")
     if step <= timedelta(0):
         raise DataError("the spacing of cut-offs must be more than zero")
     kind: Literal["time", "stratified", "none"] = (
@@ -233,7 +244,9 @@ def frame(
             f"latest cut-off {latest.date().isoformat()}: the last whose whole horizon the "
             "outcomes cover"
         )
-    cutoffs = _earlier(data, latest, step, horizon, b)
+    leads = int(data.leads.count().to_pyarrow().as_py())
+    most = max(1, min(MAX_CUTOFFS, MAX_EXAMPLES // max(1, leads)))
+    cutoffs = _earlier(data, latest, step, horizon, b, most)
     if not cutoffs:
         raise DataError(
             f"no cut-off at or before {latest.isoformat()} has outcomes within "
@@ -253,7 +266,12 @@ def frame(
 
 
 def _earlier(
-    data: Dataset, latest: datetime, step: timedelta, horizon: timedelta, b: dict[str, Any]
+    data: Dataset,
+    latest: datetime,
+    step: timedelta,
+    horizon: timedelta,
+    b: dict[str, Any],
+    most: int,
 ) -> list[datetime]:
     """Cut-offs `step` apart back from `latest`, each with events before it and outcomes in
     its horizon, oldest first."""
@@ -264,7 +282,7 @@ def _earlier(
     start = b["first_event"]
     out: list[datetime] = []
     c = latest
-    while len(out) < MAX_CUTOFFS:
+    while len(out) < most:
         if start is not None and c <= utc_naive(start):
             break
         lo = np.searchsorted(times, np.datetime64(c, "us"), side="right")

@@ -35,7 +35,19 @@ from leadscore.learn.examples import ACCOUNT_PREFIX, Examples
 from leadscore.schema import Dataset
 
 # Lead fields that identify rather than describe.
-IDENTIFIERS = frozenset({"lead_id", "email", "name", "account_id", "company", "created_at"})
+IDENTIFIERS = frozenset(
+    {
+        "lead_id",
+        "email",
+        "name",
+        "account_id",
+        "company",
+        "created_at",
+        "domain",
+        "website",
+        "phone",
+    }
+)
 Kind = Literal[
     "category", "flag", "at_least", "below", "count", "recent", "value_at_least", "value_below"
 ]
@@ -133,9 +145,7 @@ def behaviour(data: Dataset, lead_ids: pa.Array, at: np.ndarray) -> Behaviour:
 
     def floats(name: str) -> np.ndarray:
         return np.asarray(
-            pc.fill_null(pc.cast(rows[name], pa.float64()), np.nan).to_numpy(
-                zero_copy_only=False
-            ),
+            pc.fill_null(pc.cast(rows[name], pa.float64()), np.nan).to_numpy(zero_copy_only=False),
             dtype=float,
         )
 
@@ -232,8 +242,15 @@ def _direction(values: np.ndarray, y: np.ndarray) -> float:
     if present.sum() < 3 or len(np.unique(values[present])) < 2:
         return 0.0
     ranks = np.argsort(np.argsort(values[present], kind="stable"), kind="stable")
-    c = np.corrcoef(ranks, y[present].astype(float))[0, 1]
-    return 0.0 if not np.isfinite(c) else float(np.sign(c))
+    return correlation_sign(ranks.astype(float), y[present].astype(float))
+
+
+def correlation_sign(x: np.ndarray, y: np.ndarray) -> float:
+    """The sign of the correlation of x and y (0 when either is constant)."""
+    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+        return 0.0
+    c = np.corrcoef(x, y)[0, 1]
+    return float(np.sign(c)) if np.isfinite(c) else 0.0
 
 
 def _thresholds(values: np.ndarray, bins: int) -> list[float]:
@@ -277,9 +294,11 @@ def build(
         features.append(feature)
         columns.append(values)
 
+    # a field's variety is judged among leads, not examples (a lead recurs per cut-off)
+    leads_n = int(pc.count_distinct(table["lead_id"]).as_py())
     for name in table.column_names:
         column = table[name]
-        how = described(name, column, n, exclude)
+        how = described(name, column, leads_n, exclude)
         if how == "flag":
             add(Feature(f"{name} = yes", "flag", name), numbers(column) == 1)
         elif how == "number":
@@ -320,7 +339,8 @@ def _numeric(
     for t in _thresholds(arr[train], bins):
         present = ~np.isnan(arr)
         if direction > 0:
-            add(Feature(f"{name} >= {_fmt(t)}", "at_least", name, threshold=t), present & (arr >= t))
+            feature = Feature(f"{name} >= {_fmt(t)}", "at_least", name, threshold=t)
+            add(feature, present & (arr >= t))
         else:
             add(Feature(f"{name} < {_fmt(t)}", "below", name, threshold=t), present & (arr < t))
 

@@ -98,6 +98,4 @@ def without(found: Features, refused: list[Refusal]) -> Features:
     names = {r.name for r in refused}
     keep = [j for j, f in enumerate(found.features) if f.name not in names and f.field not in names]
     kept: list[Feature] = [found.features[j] for j in keep]
-    return Features(
-        found.lead_ids, kept, found.X[:, keep], found.y, found.at, found.holdout
-    )
+    return Features(found.lead_ids, kept, found.X[:, keep], found.y, found.at, found.holdout)

@@ -26,9 +26,11 @@ artefact is exactly the model the holdout judged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,16 +43,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sklearn
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import KFold, StratifiedGroupKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder
 from threadpoolctl import threadpool_limits
 
 from leadscore.engine.timebase import utc_naive
 from leadscore.errors import DataError, LeadscoreError
-from leadscore.learn.baselines import logistic, naive_bayes
 from leadscore.learn import examples as ex
+from leadscore.learn.baselines import logistic, naive_bayes
 from leadscore.learn.features import Behaviour, behaviour, build, codes, described, numbers
 from leadscore.learn.leakage import Refusal, implausible, late_fields
 from leadscore.schema import Dataset
@@ -230,7 +237,8 @@ def _candidates(
     table: pa.Table, stats: Behaviour, exclude: frozenset[str], rows: np.ndarray
 ) -> tuple[list[Column], list[np.ndarray], list[str]]:
     """Every column that varies among these (training) rows, and the ones dropped as constant."""
-    n = table.num_rows
+    # a field's variety is judged among leads, not examples (a lead recurs per cut-off)
+    n = int(pc.count_distinct(table["lead_id"]).as_py())
     columns: list[Column] = []
     values: list[np.ndarray] = []
     constant: list[str] = []
@@ -320,20 +328,67 @@ def _assemble(
 # --- training --------------------------------------------------------------------------------
 
 
-def _estimator(categorical: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
+# The tree shapes tried, (max_leaf_nodes, min_samples_leaf): shallow trees for most lead data,
+# larger leaves where wins are rare. The one that does best on the latest training cut-off (a
+# model fitted on the earlier ones) is kept; without several cut-offs, on cross-validation.
+# LINEAR is a regularised logistic regression on the same columns (categories one-hot, numbers
+# in quantile bins, missing values flagged), averaged with the trees on data with times.
+TREES = ((8, 40), (4, 200))
+LINEAR = (0, 0)
+
+
+def _estimator(categorical: np.ndarray, seed: int, shape: tuple[int, int] = TREES[0]) -> Any:
+    """An unfitted estimator of this shape (see TREES and LINEAR)."""
+    if shape == LINEAR:
+        return _linear(categorical)
     # shallow trees and a slow rate with patience generalise best on lead data (a few
     # thousand to a few million rows, tens of columns); early stopping decides the length
     return HistGradientBoostingClassifier(
         learning_rate=0.05,
         max_iter=2000,
-        max_leaf_nodes=8,
-        min_samples_leaf=40,
+        max_leaf_nodes=shape[0],
+        min_samples_leaf=shape[1],
         l2_regularization=1.0,
         categorical_features=categorical,
         early_stopping=True,
         n_iter_no_change=30,
         random_state=seed,
     )
+
+
+def _linear(categorical: np.ndarray) -> Pipeline:
+    cats = [int(j) for j in np.flatnonzero(categorical)]
+    nums = [int(j) for j in np.flatnonzero(~categorical)]
+    parts: list[tuple[str, Any, list[int]]] = []
+    if cats:
+        coded = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=-1),
+            OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+        )
+        parts.append(("categories", coded, cats))
+    if nums:
+        binned = make_pipeline(
+            SimpleImputer(strategy="constant", fill_value=-1, add_indicator=True),
+            KBinsDiscretizer(
+                n_bins=8,
+                encode="onehot",
+                strategy="quantile",
+                quantile_method="averaged_inverted_cdf",
+            ),
+        )
+        parts.append(("numbers", binned, nums))
+    return make_pipeline(ColumnTransformer(parts), LogisticRegression(C=0.3, max_iter=5000))
+
+
+def _fit(estimator: Any, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray) -> Any:
+    """Fit either kind: boosting stops early on the validation rows, the regression ignores them."""
+    with warnings.catch_warnings():
+        # quantile bins of counts with many ties merge; that is the intent, not a problem
+        warnings.filterwarnings("ignore", message="Bins whose width", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Feature .* is constant", category=UserWarning)
+        if isinstance(estimator, HistGradientBoostingClassifier):
+            return estimator.fit(X, y, X_val=X_val, y_val=y_val)
+        return estimator.fit(X, y)
 
 
 def _calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
@@ -380,10 +435,9 @@ def train(
     test_rows = np.flatnonzero(found.holdout)
     refused = late_fields(table, y, ~found.holdout, allow)
     readable = None
-    try:
+    # no readable feature may vary while the predictive columns still do
+    with contextlib.suppress(DataError):
         readable = build(data, found, exclude=exclude | {r.name for r in refused})
-    except DataError:
-        pass  # no readable feature varies; the predictive columns may still
     if readable is not None:
         for r in implausible(readable, allow):
             feature = next(f for f in readable.features if f.name == r.name)
@@ -406,20 +460,55 @@ def train(
     n_folds = FOLDS if len(train_rows) <= LARGE else 2
     folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     groups = np.asarray(found.lead_ids, dtype=object)[train_rows]
-    members: list[CalibratedClassifierCV] = []
-    iterations: list[int] = []
-    for k, (fit_part, held_part) in enumerate(
-        folds.split(train_rows, y[train_rows], groups)
-    ):
-        step(STEPS[2 + k])
-        fit_rows, held_rows = train_rows[fit_part], train_rows[held_part]
-        boosted = _estimator(categorical, seed)
-        boosted.fit(X[fit_rows], y[fit_rows], X_val=X[held_rows], y_val=y[held_rows])
-        # a frozen model's cross-validated predictions are its own: the folds only need to
-        # exist, and unstratified ones do for any class balance
-        calibrated = CalibratedClassifierCV(FrozenEstimator(boosted), method="sigmoid", cv=KFold(2))
-        members.append(calibrated.fit(X[held_rows], y[held_rows]))
-        iterations.append(int(boosted.n_iter_))
+    splits = list(folds.split(train_rows, y[train_rows], groups))
+
+    def cross_fit(shape: tuple[int, int]) -> tuple[list[CalibratedClassifierCV], list[int], float]:
+        """One calibrated model per fold, and their out-of-fold AUC."""
+        members: list[CalibratedClassifierCV] = []
+        iterations: list[int] = []
+        out_of_fold = np.zeros(len(y))
+        for k, (fit_part, held_part) in enumerate(splits):
+            step(STEPS[2 + k])
+            fit_rows, held_rows = train_rows[fit_part], train_rows[held_part]
+            fitted = _fit(
+                _estimator(categorical, seed, shape),
+                X[fit_rows],
+                y[fit_rows],
+                X[held_rows],
+                y[held_rows],
+            )
+            # a frozen model's cross-validated predictions are its own: the folds only need
+            # to exist, and unstratified ones do for any class balance
+            calibrated = CalibratedClassifierCV(
+                FrozenEstimator(fitted), method="sigmoid", cv=KFold(2)
+            )
+            members.append(calibrated.fit(X[held_rows], y[held_rows]))
+            iterations.append(0 if shape == LINEAR else int(fitted.n_iter_))
+            won = list(calibrated.classes_).index(True)
+            out_of_fold[held_rows] = calibrated.predict_proba(X[held_rows])[:, won]
+        return members, iterations, float(roc_auc_score(y[train_rows], out_of_fold[train_rows]))
+
+    # past LARGE training examples the first shape is kept: a second fit would double the time
+    shapes = TREES if len(train_rows) <= LARGE else TREES[:1]
+    best: tuple[float, list[CalibratedClassifierCV], list[int], tuple[int, int]] | None = None
+    chosen_by = "cross-validation"
+    for shape in shapes:
+        members, iterations, oof = cross_fit(shape)
+        forward = _forward_auc(X, y, at, train_rows, categorical, seed, shape)
+        if forward is not None:
+            chosen_by = "the latest training cut-off"
+        score = forward if forward is not None else oof
+        if best is None or score > best[0] + 1e-3:
+            best = (score, members, iterations, shape)
+    assert best is not None
+    cv_auc, members, iterations, shape = best
+    blended = fr.timed
+    if blended:
+        # a later period differs from the ones learnt from (new leads stop, the base rate
+        # moves): averaged with a regularised linear model on the same columns, the trees'
+        # probabilities hold up where trees alone chase patterns of the training periods
+        linear, _, _ = cross_fit(LINEAR)
+        members = members + linear
     typical = np.array(
         [_typical(X[train_rows, j], columns[j].kind) for j in range(len(columns))], dtype=float
     )
@@ -453,6 +542,14 @@ def train(
             "mean_predicted": float(p.mean()),
             "base_rates": {"training": base_train, "holdout": base_held},
             "boosting_iterations": iterations,
+            "estimator": {
+                "kind": "gradient boosting"
+                + (" averaged with a logistic regression" if blended else ""),
+                "max_leaf_nodes": shape[0],
+                "min_samples_leaf": shape[1],
+                "chosen_by": chosen_by,
+                "auc_there": cv_auc,
+            },
         }
         if fr.split == "time":
             predictor.metrics["drift"] = _drift(base_train, base_held, float(p.mean()))
@@ -484,6 +581,31 @@ def train(
         step(STEPS[3 + FOLDS])
         predictor.metrics["baselines"] = _baselines(readable, train_rows, test_rows, y)
     return predictor
+
+
+def _forward_auc(
+    X: np.ndarray,
+    y: np.ndarray,
+    at: np.ndarray,
+    train_rows: np.ndarray,
+    categorical: np.ndarray,
+    seed: int,
+    shape: tuple[int, int],
+) -> float | None:
+    """AUC on the latest training cut-off of a model fitted on the earlier ones: how a shape
+    fares on a later period, as the holdout will judge it (None: one cut-off only)."""
+    moments = np.unique(at[train_rows])
+    if len(moments) < 2:
+        return None
+    latest = train_rows[at[train_rows] == moments[-1]]
+    earlier = train_rows[at[train_rows] < moments[-1]]
+    if min(y[latest].sum(), (~y[latest]).sum()) < 5 or y[earlier].sum() < 10:
+        return None
+    boosted = _fit(
+        _estimator(categorical, seed, shape), X[earlier], y[earlier], X[latest], y[latest]
+    )
+    won = list(boosted.classes_).index(True)
+    return float(roc_auc_score(y[latest], boosted.predict_proba(X[latest])[:, won]))
 
 
 def _drift(base_train: float, base_held: float, mean_predicted: float) -> str:

@@ -38,7 +38,7 @@ from leadscore.errors import DataError, LeadscoreError
 from leadscore.evaluate.backtest import Backtest
 from leadscore.learn import examples as ex
 from leadscore.learn.baselines import logistic, naive_bayes
-from leadscore.learn.features import Feature, Features, build
+from leadscore.learn.features import Feature, Features, build, correlation_sign
 from leadscore.learn.leakage import Refusal, implausible, late_fields, without
 from leadscore.model.loader import parse_model
 from leadscore.model.scoring import ScoringModel
@@ -143,9 +143,7 @@ class Suggestion:
 # --- the regression -------------------------------------------------------------------------
 
 
-def _fit(
-    X: np.ndarray, y: np.ndarray, signs: np.ndarray, lam: float
-) -> tuple[np.ndarray, float]:
+def _fit(X: np.ndarray, y: np.ndarray, signs: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     """Weights and intercept of an L1 logistic regression, each weight held to its sign."""
     n, p = X.shape
     yf = y.astype(float)
@@ -202,8 +200,7 @@ def _evidence(X: np.ndarray, y: np.ndarray) -> np.ndarray:
         if has.all() or not has.any():
             continue
         if len(np.unique(X[has, j])) > 1:
-            c = np.corrcoef(X[:, j], y.astype(float))[0, 1]
-            signs[j] = np.sign(c) if np.isfinite(c) else 0.0
+            signs[j] = correlation_sign(X[:, j], y.astype(float))
         else:
             signs[j] = np.sign(y[has].mean() - y[~has].mean())
     return signs
@@ -224,9 +221,9 @@ def _stratified_sample(rows: np.ndarray, y: np.ndarray, size: int, seed: int) ->
 def _auc_interval(auc: float, won: int, other: int) -> tuple[float, float]:
     """95 % interval of an AUC (Hanley and McNeil)."""
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    var = (
-        auc * (1 - auc) + (won - 1) * (q1 - auc * auc) + (other - 1) * (q2 - auc * auc)
-    ) / max(1, won * other)
+    var = (auc * (1 - auc) + (won - 1) * (q1 - auc * auc) + (other - 1) * (q2 - auc * auc)) / max(
+        1, won * other
+    )
     se = math.sqrt(max(var, 0.0))
     return auc - 1.96 * se, auc + 1.96 * se
 
@@ -238,7 +235,7 @@ def suggest(
     data: Dataset,
     *,
     name: str = "suggested",
-    rules: int = 25,
+    rules: int = 40,
     behaviours: int = 7,
     negatives: int = 5,
     points_to_double: float = 10.0,
@@ -274,8 +271,7 @@ def suggest(
     found = without(found, suspicious)
     if not found.features:
         raise DataError(
-            "every candidate feature was refused: "
-            + "; ".join(r.text() for r in refused)
+            "every candidate feature was refused: " + "; ".join(r.text() for r in refused)
         )
     X, y = found.X, found.y
     train = np.flatnonzero(~found.holdout)
@@ -299,9 +295,7 @@ def suggest(
     w_all = np.zeros(X.shape[1])
     w, b = _fit(Xs[fitted_on][:, cols], y[fitted_on], signs[cols], lam)
     w_all[cols] = w
-    float_auc = (
-        float(roc_auc_score(y[test], Xs[test] @ w_all + b)) if len(test) else None
-    )
+    float_auc = float(roc_auc_score(y[test], Xs[test] @ w_all + b)) if len(test) else None
     _check_signal(float_auc, y[test] if len(test) else None, cv_auc)
     keep = _select(found.features, w_all, Xs[train], behaviours, negatives, rules)
     w_keep, b_keep = _fit(Xs[fitted_on][:, keep], y[fitted_on], signs[keep], lam)
