@@ -162,11 +162,13 @@ def _lags(data: Dataset) -> np.ndarray:
     created = leads.created_at if "created_at" in leads.columns else ibis.null("timestamp")
     start = leads.select("lead_id", created=created).join(first, "lead_id", how="left")
     start = start.select("lead_id", start=ibis.coalesce(start.created, start.first_event))
-    j = wins.join(start, "lead_id")
-    rows = j.select(gap=(j.won_at.epoch_seconds() - j.start.epoch_seconds())).to_pyarrow()
-    gaps = pc.fill_null(pc.cast(rows["gap"], pa.float64()), np.nan).to_numpy(zero_copy_only=False)
-    gaps = np.asarray(gaps, dtype=float) / 86_400
-    return gaps[~np.isnan(gaps) & (gaps >= 0)]
+    j = wins.join(start, "lead_id").select("won_at", "start").to_pyarrow()
+    # in numpy: microsecond timestamps, whatever fraction of a second they carry
+    won_at = j["won_at"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    began = j["start"].to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    known = ~np.isnat(won_at) & ~np.isnat(began)
+    gaps = (won_at[known] - began[known]).astype(np.int64) / 86_400e6
+    return np.asarray(gaps[gaps >= 0], dtype=float)
 
 
 def frame(

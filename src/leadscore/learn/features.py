@@ -272,7 +272,6 @@ def build(
     """Features of every example (see the module docstring); supports, thresholds and
     directions are chosen on the training rows only."""
     table = found.table
-    n = table.num_rows
     y = found.y
     train = ~found.holdout
     columns: list[np.ndarray] = []
