@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -83,7 +84,7 @@ def test_given_cutoff_and_horizon_are_used_as_given(generated: Dataset) -> None:
     )
     assert fr.evaluation == datetime(2025, 10, 1) and fr.horizon == timedelta(days=30)
     assert fr.cutoffs[-1] == datetime(2025, 9, 1)
-    assert all(b - a == timedelta(days=30) for a, b in zip(fr.cutoffs, fr.cutoffs[1:]))
+    assert all(b - a == timedelta(days=30) for a, b in itertools.pairwise(fr.cutoffs))
     assert not any("horizon" in d for d in fr.derived)
 
 
@@ -116,7 +117,7 @@ def test_bad_frames_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(DataError, match="at or after the last outcome"):
         ex.frame(generated, cutoff=datetime(2030, 1, 1))
-    with pytest.raises(DataError, match="holdout 1.5"):
+    with pytest.raises(DataError, match=r"holdout 1\.5"):
         ex.frame(generated, holdout=1.5)
     with pytest.raises(DataError, match="has outcomes within 30 days after it"):
         ex.frame(generated, cutoff=datetime(2025, 1, 3), horizon=timedelta(days=30))

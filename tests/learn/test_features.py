@@ -52,7 +52,9 @@ def test_every_feature_varies_and_names_a_rule(data_dir: Path) -> None:
     assert fields and all(len(k) == 1 for k in fields.values())
 
 
-def test_events_after_the_last_cutoff_or_the_outcome_cannot_leak(data_dir: Path, tmp_path: Path) -> None:
+def test_events_after_the_last_cutoff_or_the_outcome_cannot_leak(
+    data_dir: Path, tmp_path: Path
+) -> None:
     data = load_dataset(data_dir)
     fr = ex.frame(data)
     before = build(data, ex.examples(data, fr))
