@@ -1114,7 +1114,7 @@ def _learning_frame(
 def suggest(
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model (YAML).")],
-    rules: Annotated[int, typer.Option("--rules", min=1, help="Most rules in the model.")] = 25,
+    rules: Annotated[int, typer.Option("--rules", min=1, help="Most rules in the model.")] = 40,
     behaviours: Annotated[
         int, typer.Option("--behaviours", help="Most positive behaviours to keep.")
     ] = 7,
@@ -1197,9 +1197,7 @@ def suggest(
         compared.add_row("suggested integer points", f"{found.holdout_auc_points:.3f}")
         compared.add_row("the regression they came from", f"{found.holdout_auc_float:.3f}")
         compared.add_row("plain logistic regression", f"{found.baselines['logistic_auc']:.3f}")
-        compared.add_row(
-            "naive Bayes (0.1 smoothing)", f"{found.baselines['naive_bayes_auc']:.3f}"
-        )
+        compared.add_row("naive Bayes (0.1 smoothing)", f"{found.baselines['naive_bayes_auc']:.3f}")
         console.print(compared)
         rates = found.base_rates
         console.print(
@@ -1303,9 +1301,7 @@ def train(
         title = "Calibration (holdout deciles" + (", the later period)" if "drift" in m else ")")
         calibration = Table("leads", "predicted", "observed", title=title)
         for row in m["calibration"]:
-            calibration.add_row(
-                f"{row['leads']:,}", _pct(row["predicted"]), _pct(row["observed"])
-            )
+            calibration.add_row(f"{row['leads']:,}", _pct(row["predicted"]), _pct(row["observed"]))
         console.print(calibration)
         if "drift" in m:
             console.print(f"drift: {m['drift']}", highlight=False)
