@@ -372,7 +372,7 @@ def test_sample_and_capacity_print_and_write(tmp_path: Path) -> None:
 def test_suggest_writes_a_model_that_check_accepts(tmp_path: Path) -> None:
     from leadscore.io import generate
 
-    generate(1500, seed=5, out=tmp_path / "data")
+    generate(5000, seed=5, out=tmp_path / "data")
     out = tmp_path / "suggested.yaml"
     runner = CliRunner()
     result = runner.invoke(

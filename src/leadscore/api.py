@@ -69,6 +69,9 @@ def check(model: ScoringModel, data: Dataset | None = None) -> list[str]:
             out.append(f"prediction: {exc}")
         else:
             have = set(data.leads.columns) if data is not None else set()
+            if data is not None and data.accounts is not None and "account_id" in have:
+                # account fields reach the predictor through the lead's account
+                have |= {f"account.{c}" for c in data.accounts.columns}
             # leads that bring their own probability need nothing the predictor reads
             given = model.prediction.field in have
             missing = []
