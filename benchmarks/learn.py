@@ -116,12 +116,18 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
         found, timing = _timed(lambda progress: suggest(data, progress=progress))
         report |= timing | {
             "peak_gib": peak_gib(),
-            "holdout_auc_points": round(found.holdout_auc_points, 4),
-            "holdout_auc_float": round(found.holdout_auc_float, 4),
+            "frame": found.frame.describe(),
+            "holdout_auc_points": (
+                round(found.holdout_auc_points, 4) if found.holdout_auc_points is not None else None
+            ),
+            "holdout_auc_float": (
+                round(found.holdout_auc_float, 4) if found.holdout_auc_float is not None else None
+            ),
+            "baselines": {k: round(v, 4) for k, v in found.baselines.items()},
             "train_leads": found.train_leads,
             "holdout_leads": found.holdout_leads,
             "rules": len(found.rules),
-            "c": found.c,
+            "penalty": found.penalty,
             "notes": found.notes,
         }
     elif kind == "train":
@@ -135,7 +141,9 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
             "holdout_auc": round(predictor.metrics["holdout_auc"], 4),
             "baselines": {k: round(v, 4) for k, v in predictor.metrics["baselines"].items()},
             "split": predictor.training["split"]["kind"],
-            "decided_leads": predictor.training["decided_leads"],
+            "examples": predictor.training["examples"],
+            "frame": predictor.training["frame"],
+            "estimator": predictor.metrics.get("estimator"),
             "train_leads": predictor.training["train_leads"],
             "holdout_leads": predictor.training["holdout_leads"],
             "folds": predictor.training["folds"],
