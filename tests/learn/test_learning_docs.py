@@ -73,10 +73,11 @@ class Run:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_openmp_thread() -> Iterator[None]:
-    # Gradient boosting's OpenMP workers spin while they wait: on 2 cores shared with other
-    # runs one thread is many times faster, and the figures do not depend on it.
-    with threadpool_limits(limits=1, user_api="openmp"):
+def one_thread() -> Iterator[None]:
+    # OpenMP (gradient boosting) and BLAS (the regressions) workers spin while they wait: on 2
+    # cores shared with other runs one thread is several times faster (90 s against 290 s for
+    # this module), and the figures do not depend on it.
+    with threadpool_limits(limits=1):
         yield
 
 
