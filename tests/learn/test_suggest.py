@@ -57,6 +57,10 @@ def _readable(found: Suggestion) -> None:
     routing that only sends cells converting above the base rate to sales."""
     for r in found.rules:
         assert np.sign(r.points) == np.sign(r.won_with - r.won_without), r
+    # thresholds on one field all earn points: its points rise monotonically with the field
+    for r in found.rules:
+        if r.feature.kind in ("at_least", "below", "value_at_least", "value_below"):
+            assert r.points > 0, r
     model = parse_model(found.yaml, "suggested.yaml")
     points = {r.name: r.points for r in [*model.fit.rules, *model.behaviour.rules]}  # type: ignore[union-attr]
     commented = re.findall(
@@ -188,8 +192,13 @@ def test_the_cli_prints_the_backtest_it_equals(tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "s.yaml"
     args = ["--data", str(OLIST), "--mapping", "olist-funnel"]
-    made = runner.invoke(app, ["suggest", *args, "--out", str(out), "--rules", "10"])
+    page = tmp_path / "suggested.html"
+    made = runner.invoke(
+        app, ["suggest", *args, "--out", str(out), "--rules", "10", "--report", str(page)]
+    )
     assert made.exit_code == 0, made.output
+    html = page.read_text(encoding="utf-8")
+    assert "Calibration" in html and "backtest" in html.lower() and "evidence" in html.lower()
     text = " ".join(made.output.split())
     printed = re.search(r"held-out examples: AUC (0\.\d{3})", text)
     line = re.search(

@@ -279,6 +279,12 @@ def suggest(
     scale = np.array([float(f.cap or 1) for f in found.features])
     Xs = X / scale
     signs = _evidence(Xs[train], y[train])
+    # a threshold points the way its field predicts (features.py): one whose own evidence
+    # disagrees would make the points of its field go up and down, so it is left out
+    thresholds = np.array(
+        [f.kind in ("at_least", "below", "value_at_least", "value_below") for f in found.features]
+    )
+    signs[thresholds & (signs < 0)] = 0
     usable = signs != 0
     fitted_on = _stratified_sample(train, y, FIT_ROWS, seed)
     if len(fitted_on) < len(train):
