@@ -1072,7 +1072,9 @@ HorizonLearnOpt = Annotated[
 ]
 EveryOpt = Annotated[
     str | None,
-    typer.Option("--every", help="Spacing of training cut-offs (default: the horizon)."),
+    typer.Option(
+        "--every", help="Spacing of training cut-offs (default: a quarter of the horizon)."
+    ),
 ]
 SplitOpt = Annotated[
     str,
@@ -1285,7 +1287,8 @@ def train(
     )
     if "holdout_auc" in m:
         table = Table("model", "holdout AUC", title="On the holdout")
-        table.add_row("predictive (gradient boosting)", f"{m['holdout_auc']:.3f}")
+        kind = (m.get("estimator") or {}).get("kind", "gradient boosting")
+        table.add_row(f"predictive ({kind})", f"{m['holdout_auc']:.3f}")
         baselines = m.get("baselines") or {}
         if "skipped" in baselines:
             console.print(f"[yellow]{baselines['skipped']}[/]", highlight=False)

@@ -120,7 +120,9 @@ def behaviour(data: Dataset, lead_ids: pa.Array, at: np.ndarray) -> Behaviour:
     )
     m = arrow_table(con, f"moments_{uuid.uuid4().hex[:8]}", moments)
     e = data.events
-    j = e.join(m, e.lead_id.cast("string") == m.m_lead)
+    # a join on the column itself, not an expression of it, where the types allow
+    key = e.lead_id if e.lead_id.type().is_string() else e.lead_id.cast("string")
+    j = e.join(m, key == m.m_lead)
     before = j.filter(j.ts < j.m_at)
     # age < the window, as the engine compares it: in whole microseconds
     per = before.group_by(["m_row", "type"]).aggregate(

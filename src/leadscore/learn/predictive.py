@@ -492,14 +492,23 @@ def train(
     shapes = TREES if len(train_rows) <= LARGE else TREES[:1]
     best: tuple[float, list[CalibratedClassifierCV], list[int], tuple[int, int]] | None = None
     chosen_by = "cross-validation"
-    for shape in shapes:
-        members, iterations, oof = cross_fit(shape)
-        forward = _forward_auc(X, y, at, train_rows, categorical, seed, shape)
-        if forward is not None:
+    if len(shapes) > 1:
+        # one fit per shape on the earlier cut-offs decides; only the chosen one is cross-fitted
+        forward = {s: _forward_auc(X, y, at, train_rows, categorical, seed, s) for s in shapes}
+        scores = {s: v for s, v in forward.items() if v is not None}
+        if len(scores) == len(shapes):
             chosen_by = "the latest training cut-off"
-        score = forward if forward is not None else oof
-        if best is None or score > best[0] + 1e-3:
-            best = (score, members, iterations, shape)
+            pick = shapes[0]
+            for s in shapes[1:]:
+                if scores[s] > scores[pick] + 1e-3:
+                    pick = s
+            members, iterations, _ = cross_fit(pick)
+            best = (scores[pick], members, iterations, pick)
+    if best is None:
+        for shape in shapes:
+            members, iterations, oof = cross_fit(shape)
+            if best is None or oof > best[0] + 1e-3:
+                best = (oof, members, iterations, shape)
     assert best is not None
     cv_auc, members, iterations, shape = best
     blended = fr.timed
