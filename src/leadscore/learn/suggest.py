@@ -425,19 +425,24 @@ def _judge(
     at = found.at[test]
     engine = np.full(len(test), np.nan)
     ids = np.asarray(found.lead_ids, dtype=object)[test]
+    run: Backtest | None = None
+    if s.frame.split == "time" and s.frame.evaluation is not None:
+        run = backtest(s.model, data, s.frame.evaluation, s.frame.horizon)
     for moment in np.unique(at):
         rows = np.flatnonzero(at == moment)
-        when = moment.astype("datetime64[us]").item()
-        scored = compile_batch(s.model, data, when).scores.select("lead_id", "total")
-        table = scored.to_pyarrow()
-        by_id = dict(
-            zip(
-                (str(v) for v in table["lead_id"].to_pylist()),
-                table["total"].to_pylist(),
-                strict=True,
+        if run is not None and run.per_lead is not None:
+            # the backtest scored these very leads as of this cut-off: no second scoring
+            pairs = zip(
+                run.per_lead["lead_id"].tolist(), run.per_lead["total"].tolist(), strict=True
             )
-        )
-        engine[rows] = [float(by_id[str(i)]) for i in ids[rows]]
+        else:
+            when = moment.astype("datetime64[us]").item()
+            table = (
+                compile_batch(s.model, data, when).scores.select("lead_id", "total").to_pyarrow()
+            )
+            pairs = zip(table["lead_id"].to_pylist(), table["total"].to_pylist(), strict=True)
+        by_id = {str(i): float(t) for i, t in pairs}
+        engine[rows] = [by_id[str(i)] for i in ids[rows]]
     differ = int(np.count_nonzero(np.abs(engine - totals) > 1e-6))
     if differ:
         s.notes.append(
@@ -448,8 +453,7 @@ def _judge(
     s.holdout_points, s.holdout_won = engine, y
     p = expit(intercept + engine / points_per)
     s.calibration = _calibration(y, p)
-    if s.frame.split == "time" and s.frame.evaluation is not None:
-        run = backtest(s.model, data, s.frame.evaluation, s.frame.horizon)
+    if run is not None:
         s.backtest_run = run
         s.backtest = {
             "cutoff": run.cutoff.isoformat(),
