@@ -143,7 +143,7 @@ def measure(kind: str, folder: Path) -> dict[str, Any]:
             "split": predictor.training["split"]["kind"],
             "examples": predictor.training["examples"],
             "frame": predictor.training["frame"],
-            "estimator": predictor.metrics.get("estimator"),
+            "learner": predictor.metrics.get("learner"),
             "train_leads": predictor.training["train_leads"],
             "holdout_leads": predictor.training["holdout_leads"],
             "folds": predictor.training["folds"],

@@ -1287,7 +1287,7 @@ def train(
     )
     if "holdout_auc" in m:
         table = Table("model", "holdout AUC", title="On the holdout")
-        kind = (m.get("estimator") or {}).get("kind", "gradient boosting")
+        kind = (m.get("learner") or {}).get("kind", "gradient boosting")
         table.add_row(f"predictive ({kind})", f"{m['holdout_auc']:.3f}")
         baselines = m.get("baselines") or {}
         if "skipped" in baselines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -23,6 +24,9 @@ def test_the_learning_benchmark_runs_on_small_data(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
         timeout=600,
+        # one thread per pool: on two cores shared with the rest of the suite, OpenMP and BLAS
+        # workers spin while they wait, many times slower than one thread
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
     )
     entry = json.loads(out.read_text())["3000"]
     for kind in ("suggest", "train"):

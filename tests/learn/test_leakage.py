@@ -4,13 +4,24 @@ win, is refused by name with the numbers, unless the user allows it."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
+from threadpoolctl import threadpool_limits
 
 from leadscore.io import load_dataset
 from leadscore.learn.predictive import train
 from leadscore.learn.suggest import suggest
 from leadscore.schema import Dataset
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    # BLAS and OpenMP workers spin while they wait for busy cores: one thread is faster here
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _write(path: Path, header: list[str], rows: list[list[object]]) -> None:

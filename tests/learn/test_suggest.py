@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from leadscore.api import score
@@ -30,6 +32,13 @@ EVIDENCE = re.compile(r"# evidence: .*?([\d.]+)% won with it vs ([\d.]+)% withou
 CELL = re.compile(
     r"# evidence: ([\d.]+)% of the ([\d,]+) training examples .* \(base rate ([\d.]+)%\)"
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    # BLAS and OpenMP workers spin while they wait for busy cores: one thread is faster here
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -551,7 +551,7 @@ def train(
             "mean_predicted": float(p.mean()),
             "base_rates": {"training": base_train, "holdout": base_held},
             "boosting_iterations": iterations,
-            "estimator": {
+            "learner": {
                 "kind": "gradient boosting"
                 + (" averaged with a logistic regression" if blended else ""),
                 "max_leaf_nodes": shape[0],

@@ -33,6 +33,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 from leadscore.errors import DataError, LeadscoreError
 from leadscore.evaluate.backtest import Backtest
@@ -307,15 +308,20 @@ def suggest(
     step(STEPS[2])
     chosen_on = _stratified_sample(fitted_on, y, CV_ROWS, seed)
     cols = np.flatnonzero(usable)
-    lam, cv_auc = _choose(Xs[chosen_on][:, cols], y[chosen_on], groups[chosen_on], signs[cols])
+    # matrix-vector products of a few hundred columns gain nothing from BLAS threads, whose
+    # workers spin while they wait and slow everything on busy cores
+    with threadpool_limits(limits=1, user_api="blas"):
+        lam, cv_auc = _choose(Xs[chosen_on][:, cols], y[chosen_on], groups[chosen_on], signs[cols])
     step(STEPS[3])
     w_all = np.zeros(X.shape[1])
-    w, b = _fit(Xs[fitted_on][:, cols], y[fitted_on], signs[cols], lam)
+    with threadpool_limits(limits=1, user_api="blas"):
+        w, b = _fit(Xs[fitted_on][:, cols], y[fitted_on], signs[cols], lam)
     w_all[cols] = w
     float_auc = float(roc_auc_score(y[test], Xs[test] @ w_all + b)) if len(test) else None
     _check_signal(float_auc, y[test] if len(test) else None, cv_auc)
     keep = _select(found.features, w_all, Xs[train], behaviours, negatives, rules)
-    w_keep, b_keep = _fit(Xs[fitted_on][:, keep], y[fitted_on], signs[keep], lam)
+    with threadpool_limits(limits=1, user_api="blas"):
+        w_keep, b_keep = _fit(Xs[fitted_on][:, keep], y[fitted_on], signs[keep], lam)
     step(STEPS[4])
     points_per = points_to_double / math.log(2)
     chosen: list[Rule] = []
