@@ -365,9 +365,12 @@ def examples(data: Dataset, fr: Frame) -> Examples:
     lead_of = where[known].astype(np.int64)
     ts = o["ts"].to_numpy(zero_copy_only=False).astype("datetime64[us]")[known]
     won_row = np.asarray(pc.equal(o["outcome"], "won").to_numpy(zero_copy_only=False))[known]
-    first_outcome = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    order = np.argsort(ts, kind="stable")[::-1]
-    first_outcome[lead_of[order]] = ts[order]  # the earliest written last wins
+    never = np.iinfo(np.int64).max
+    earliest = np.full(n, never, dtype=np.int64)
+    np.minimum.at(earliest, lead_of, ts.astype(np.int64))
+    first_outcome = np.where(
+        earliest == never, np.datetime64("NaT", "us"), earliest.astype("datetime64[us]")
+    )
     moments = list(fr.cutoffs) + ([fr.evaluation] if fr.evaluation is not None else [])
     parts: list[pa.Table] = []
     held: list[np.ndarray] = []
