@@ -566,7 +566,7 @@ def _cutoffs(values: np.ndarray, bands: tuple[tuple[str, float], ...]) -> list[d
         raw = float(np.quantile(values, share))
         rounded = max(0.0, round(raw / step) * step)
         minimum: float = int(rounded) if float(rounded).is_integer() else rounded
-        if minimum <= float(np.min(values, initial=0)):
+        if len(values) and minimum <= float(np.min(values)):
             continue  # every lead reaches it: the band would hold everyone
         if last is not None and minimum >= last:
             continue  # too few distinct values for this band: merge it into the one above
