@@ -16,7 +16,7 @@ cut-off before its outcomes, and a stratified holdout.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -106,7 +106,6 @@ class Examples:
     table: pa.Table  # lead fields plus `at` (the cut-off) and `won`, ordered by (at, lead_id)
     holdout: np.ndarray  # bool per row
     frame: Frame
-    notes: list[str] = field(default_factory=list)
 
     @property
     def y(self) -> np.ndarray:
@@ -330,28 +329,27 @@ def _untimed(
     )
 
 
-def lead_table(data: Dataset) -> tuple[pa.Table, list[str]]:
+def lead_table(data: Dataset) -> pa.Table:
     """Leads with their account's fields as `account.<field>`, ordered by lead id."""
     leads = data.leads.order_by("lead_id").to_pyarrow()
-    notes: list[str] = []
     if data.accounts is None or "account_id" not in leads.column_names:
-        return leads, notes
+        return leads
     accounts = data.accounts.to_pyarrow()
     if "account_id" not in accounts.column_names:
-        return leads, notes
+        return leads
     keys = pc.cast(accounts["account_id"], pa.string())
     index = pc.index_in(pc.cast(leads["account_id"], pa.string()), value_set=keys)
     for name in accounts.column_names:
         if name in ("account_id",):
             continue
         leads = leads.append_column(f"{ACCOUNT_PREFIX}{name}", pc.take(accounts[name], index))
-    return leads, notes
+    return leads
 
 
 def examples(data: Dataset, fr: Frame) -> Examples:
     """Every lead open at each cut-off of the frame (and its evaluation cut-off), labelled."""
     assert data.outcomes is not None
-    leads, notes = lead_table(data)
+    leads = lead_table(data)
     ids = leads["lead_id"].combine_chunks()
     n = leads.num_rows
     created = (
@@ -406,7 +404,7 @@ def examples(data: Dataset, fr: Frame) -> Examples:
             f"the holdout holds {int(y[holdout].sum())} won and {int((~y[holdout]).sum())} other "
             f"examples ({fr.describe()}): it cannot judge a model; choose another --cutoff"
         )
-    return Examples(table, holdout, fr, notes)
+    return Examples(table, holdout, fr)
 
 
 def _stratified(table: pa.Table, fr: Frame) -> np.ndarray:

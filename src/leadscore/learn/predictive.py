@@ -673,7 +673,7 @@ def predict(
 ) -> Predictions:
     """Probabilities of winning as of `as_of`, from fields and events before it."""
     as_of = utc_naive(as_of)
-    table, _ = ex.lead_table(data)
+    table = ex.lead_table(data)
     if lead_ids is not None:
         wanted = pa.array(sorted({str(i) for i in lead_ids}), pa.string())
         table = table.filter(pc.is_in(pc.cast(table["lead_id"], pa.string()), value_set=wanted))

@@ -273,7 +273,7 @@ def suggest(
         data, cutoff=cutoff, horizon=horizon, every=every, holdout=holdout, split=split, seed=seed
     )
     found_examples = ex.examples(data, fr)
-    notes = [*fr.derived, *found_examples.notes]
+    notes = list(fr.derived)
     train_mask = ~found_examples.holdout
     refused = late_fields(found_examples.table, found_examples.y, train_mask, allow)
     step(STEPS[1])
